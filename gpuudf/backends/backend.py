@@ -1,0 +1,76 @@
+"""The Backend notion: one array module bound to one device.
+
+Policy
+------
+A backend owns everything device-specific that the worker side of a run
+needs: allocating result buffers, getting tiles of native-dtype frames onto
+the device, casting them there, and bringing results home as NumPy.  The
+engine (``gpuudf.task``) talks only to this interface, so the same partition
+loop runs on a CPU core, a CUDA GPU or the simulated device.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from gpuudf.shape import Positions
+
+__all__ = ["Backend", "FrameReader"]
+
+#: Reads frames at flat positions into ``out`` (or returns a view when ``out`` is None).
+FrameReader = Callable[[Positions, "np.ndarray[Any, Any] | None"], "np.ndarray[Any, Any]"]
+
+
+class Backend(ABC):
+    """An array module on one device, as a worker uses it."""
+
+    #: ``"numpy"`` or ``"cupy"``: what ``get_backends()`` names.
+    array_backend: str
+    #: ``"cpu"`` or ``"cuda"``.
+    device_class: str
+    #: GPU index for CUDA backends, ``None`` on the CPU.
+    device_id: int | None
+    #: Bytes of input data per tile when a UDF states no preference.
+    default_tile_nbytes: int
+
+    @property
+    @abstractmethod
+    def xp(self) -> Any:
+        """The array module UDF code uses as ``self.xp``."""
+
+    @abstractmethod
+    def zeros(self, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
+        """A zeroed array on the device."""
+
+    @abstractmethod
+    def to_host(self, array: Any) -> np.ndarray[Any, Any]:
+        """A NumPy copy (or the array itself when it already is NumPy)."""
+
+    @abstractmethod
+    def iter_tiles(
+        self,
+        read: FrameReader,
+        tiles: Sequence[Positions],
+        frame_shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+    ) -> Iterator[Any]:
+        """Yield each tile's frames on the device, native dtype, in order."""
+
+    def cast(self, tile: Any, dtype: np.dtype[Any]) -> Any:
+        """``tile`` as ``dtype``, converted on the device; no copy when it already is."""
+        if tile.dtype == dtype:
+            return tile
+        return tile.astype(dtype)
+
+    def synchronize(self) -> None:
+        """Wait for all queued device work (a no-op on the CPU)."""
+
+    def describe(self) -> str:
+        """A short device name for messages, e.g. ``cpu`` or ``cuda:0``."""
+        if self.device_id is None:
+            return self.device_class
+        return f"{self.device_class}:{self.device_id}"

@@ -1,0 +1,38 @@
+"""Datasets and the ``load`` registry behind ``Context.load``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from gpuudf.datasets.dataset import DataSet, Partition, split_evenly
+from gpuudf.datasets.memory import MemoryDataSet
+from gpuudf.errors import DataSetError
+
+__all__ = ["DATASET_KINDS", "DataSet", "MemoryDataSet", "Partition", "load", "split_evenly"]
+
+DATASET_KINDS: dict[str, Callable[..., DataSet]] = {
+    "memory": MemoryDataSet,
+}
+
+
+def load(kind: str, /, **kwargs: Any) -> DataSet:
+    """Create a dataset of ``kind``; every problem is a :class:`DataSetError` here.
+
+    Raises
+    ------
+    DataSetError
+        Unknown kind, unknown argument, or data that does not fit.
+    """
+    try:
+        factory = DATASET_KINDS[kind]
+    except (KeyError, TypeError):
+        msg = f"unknown dataset kind {kind!r}; available: {', '.join(sorted(DATASET_KINDS))}"
+        raise DataSetError(msg) from None
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as exc:
+        msg = f"load({kind!r}): {exc}"
+        raise DataSetError(msg) from None
+    return factory(**kwargs)

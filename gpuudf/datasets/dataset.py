@@ -1,0 +1,112 @@
+"""What every dataset offers the engine: shape, dtype, partitions, frames.
+
+Policy
+------
+- All validation happens in the constructor, which ``Context.load`` calls:
+  a dataset object that exists can be read.
+- Positions are flat nav indices.  A partition is a contiguous run of them;
+  a read names either a ``range`` (contiguous, the fast path) or an index
+  array (frames selected by a ROI).
+- ``read_frames`` returns frames in the dataset's native dtype.  It may return
+  a read-only view of the dataset's own memory; callers that need a private
+  copy pass ``out``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gpuudf.errors import DataSetError
+from gpuudf.shape import Positions, Shape
+
+__all__ = ["DataSet", "Partition", "split_evenly"]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A contiguous run of frames, ``start <= flat nav index < stop``."""
+
+    index: int
+    start: int
+    stop: int
+
+    @property
+    def num_frames(self) -> int:
+        """Frames in the partition, ROI not applied."""
+        return self.stop - self.start
+
+
+def split_evenly(num_frames: int, num_partitions: int) -> list[Partition]:
+    """Split ``num_frames`` into ``num_partitions`` runs whose sizes differ by at most one."""
+    bounds = np.linspace(0, num_frames, num_partitions + 1).round().astype(int)
+    return [Partition(i, int(a), int(b)) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+
+
+class DataSet(ABC):
+    """An N-D detector dataset: nav axes first, ``sig_dims`` signal axes last."""
+
+    #: Bytes of native data a partition aims for when no count is given.
+    TARGET_PARTITION_NBYTES = 256 * 2**20
+
+    def __init__(self, shape: Shape, dtype: np.dtype[Any], num_partitions: int | None) -> None:
+        if shape.nav_size == 0 or shape.sig_size == 0:
+            msg = f"dataset shape {tuple(shape)} is empty"
+            raise DataSetError(msg)
+        if num_partitions is not None:
+            if not isinstance(num_partitions, int | np.integer) or isinstance(num_partitions, bool):
+                msg = f"num_partitions must be an int, got {num_partitions!r}"
+                raise DataSetError(msg)
+            if not 1 <= num_partitions <= shape.nav_size:
+                msg = f"num_partitions={num_partitions} must be between 1 and the number of frames ({shape.nav_size})"
+                raise DataSetError(msg)
+        self._shape = shape
+        self._dtype = dtype
+        self._num_partitions = None if num_partitions is None else int(num_partitions)
+
+    @property
+    def shape(self) -> Shape:
+        """The dataset's shape, with ``.nav`` and ``.sig``."""
+        return self._shape
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of the stored data."""
+        return self._dtype
+
+    @property
+    def frame_nbytes(self) -> int:
+        """Bytes of one frame in the native dtype."""
+        return self._shape.sig_size * self._dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole dataset in the native dtype."""
+        return self.frame_nbytes * self._shape.nav_size
+
+    def get_partitions(self, min_partitions: int = 1) -> list[Partition]:
+        """Partitions covering all frames.
+
+        Parameters
+        ----------
+        min_partitions
+            What the executor wants for load balance; ignored when the
+            dataset was loaded with an explicit ``num_partitions``.
+        """
+        if self._num_partitions is not None:
+            count = self._num_partitions
+        else:
+            by_size = math.ceil(self.nbytes / self.TARGET_PARTITION_NBYTES)
+            count = min(self._shape.nav_size, max(by_size, min_partitions, 1))
+        return split_evenly(self._shape.nav_size, count)
+
+    @abstractmethod
+    def read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
+        """Frames at flat nav ``positions``, shape ``(len(positions), *sig)``, native dtype."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} shape={self._shape!r} dtype={self._dtype}>"

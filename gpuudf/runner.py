@@ -1,0 +1,288 @@
+"""The main-process side of one run: plan, merge, results.
+
+Policy
+------
+- **Fail before work.**  Everything that can be checked without data is
+  checked while planning, before the executor sees a task: UDF re-creation,
+  buffer declarations, process method, merge, dtypes, backends, ROI.
+- **One clean copy per UDF on the host.**  The user's UDF objects are never
+  mutated; the host copy owns the full result buffers, runs ``preprocess``
+  once on them (so merges start from the UDF's own initial values), merges
+  partitions and computes ``get_results``.
+- **Merge in completion order**, straight into host buffers; ``nav``
+  buffers are stored compressed to the ROI, so a partition's slice is a
+  contiguous range even when the ROI is sparse.
+- Partitions with no selected frame never become tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gpuudf.backends import NumpyBackend
+from gpuudf.buffers import BufferDeclaration, BufferViews, BufferWrapper, validate_declarations
+from gpuudf.datasets import DataSet, Partition
+from gpuudf.errors import BackendUnavailableError, UDFDefinitionError
+from gpuudf.executors import Executor
+from gpuudf.roi import normalize_roi
+from gpuudf.task import PartitionResult, PartitionTask, RunPlan, UDFSpec
+from gpuudf.udf import UDF, UDFMeta, UDFTaskData, process_method_of
+
+__all__ = ["KNOWN_ARRAY_BACKENDS", "UDFRun", "run_udfs"]
+
+KNOWN_ARRAY_BACKENDS = ("numpy", "cupy")
+
+Results = dict[str, BufferWrapper]
+
+_HOST = NumpyBackend()
+
+
+@dataclass
+class _HostUDF:
+    """The host copy of one UDF and its full-size buffers."""
+
+    udf: UDF
+    declarations: Mapping[str, BufferDeclaration]
+    raw: dict[str, np.ndarray[Any, Any]]
+    dest: BufferViews
+    src: BufferViews
+
+
+def _check_backends(name: str, backends: object) -> tuple[str, ...]:
+    if isinstance(backends, str) or not isinstance(backends, Iterable):
+        msg = f"{name} backends must be a tuple of names, got {backends!r}"
+        raise UDFDefinitionError(msg)
+    names = tuple(backends)
+    unknown = [b for b in names if b not in KNOWN_ARRAY_BACKENDS]
+    if unknown or not names:
+        msg = f"{name} names array backends {names}; known: {KNOWN_ARRAY_BACKENDS}"
+        raise UDFDefinitionError(msg)
+    return names
+
+
+def _negotiate_backends(
+    udfs: Sequence[UDF], allowed: Sequence[str] | None, offered: Sequence[str]
+) -> tuple[str, ...]:
+    """Array backends every UDF accepts, the user allows and a worker offers."""
+    common = list(_check_backends(type(udfs[0]).__name__, udfs[0].get_backends()))
+    for udf in udfs[1:]:
+        theirs = _check_backends(type(udf).__name__, udf.get_backends())
+        common = [b for b in common if b in theirs]
+    if not common:
+        listing = ", ".join(f"{type(u).__name__}: {u.get_backends()}" for u in udfs)
+        msg = f"the UDFs of this run share no array backend ({listing})"
+        raise UDFDefinitionError(msg)
+    if allowed is not None:
+        allowed = _check_backends("run_udf(backends=...)", allowed)
+        common = [b for b in common if b in allowed]
+        if not common:
+            msg = f"backends={tuple(allowed)} excludes every backend the UDFs accept"
+            raise UDFDefinitionError(msg)
+    usable = tuple(b for b in common if b in offered)
+    if not usable:
+        need = " or ".join(common)
+        msg = (
+            f"the run needs {need}, but the executor's workers offer only {tuple(offered)}"
+            + (": no usable CUDA GPU was found" if "cupy" in common else "")
+        )
+        raise BackendUnavailableError(msg)
+    return usable
+
+
+def _input_dtype(udf: UDF, dataset: DataSet) -> np.dtype[Any]:
+    preferred = udf.get_preferred_input_dtype()
+    try:
+        return np.result_type(preferred, dataset.dtype)
+    except TypeError as exc:
+        msg = f"{type(udf).__name__}.get_preferred_input_dtype() returned {preferred!r}: {exc}"
+        raise UDFDefinitionError(msg) from None
+
+
+def _check_merge(udf: UDF, declarations: Mapping[str, BufferDeclaration]) -> None:
+    if type(udf).merge is not UDF.merge:
+        return
+    needing = [n for n, d in declarations.items() if d.allocated_on_workers and d.kind != "nav"]
+    if needing:
+        msg = (
+            f"{type(udf).__name__} has {'/'.join(sorted({declarations[n].kind for n in needing}))} "
+            f"buffers ({', '.join(needing)}) but no merge(self, dest, src): only nav buffers "
+            "merge by default; define how two partial results combine"
+        )
+        raise UDFDefinitionError(msg)
+
+
+class UDFRun:
+    """One run of one or more UDFs over a dataset, planned and checked.
+
+    Parameters
+    ----------
+    dataset
+        The dataset to process.
+    udfs
+        The user's UDF objects (left untouched).
+    executor
+        Where partitions are processed.
+    roi
+        Any ROI form of :func:`gpuudf.roi.normalize_roi`.
+    backends
+        Restricts the array backends the run may use.
+    """
+
+    def __init__(
+        self,
+        dataset: DataSet,
+        udfs: Sequence[UDF],
+        executor: Executor,
+        roi: Any = None,
+        backends: Sequence[str] | None = None,
+    ) -> None:
+        if not isinstance(dataset, DataSet):
+            msg = f"dataset must come from Context.load, got {type(dataset).__name__}"
+            raise TypeError(msg)
+        if not udfs:
+            msg = "run_udf needs at least one UDF"
+            raise ValueError(msg)
+        for udf in udfs:
+            if not isinstance(udf, UDF):
+                msg = f"{udf!r} is not a UDF instance (subclass gpuudf.UDF and pass an instance)"
+                raise TypeError(msg)
+        self.dataset = dataset
+        self.executor = executor
+        shape = dataset.shape
+        self.roi = normalize_roi(roi, shape.nav)
+        host_copies = [udf.copy() for udf in udfs]
+        array_backends = _negotiate_backends(host_copies, backends, executor.array_backends())
+
+        all_positions = range(shape.nav_size) if self.roi is None else np.flatnonzero(self.roi)
+        self.num_selected = len(all_positions)
+        self.hosts: list[_HostUDF] = []
+        input_dtypes, methods, declarations_all, tiling = [], [], [], []
+        for udf in host_copies:
+            name = type(udf).__name__
+            input_dtype = _input_dtype(udf, dataset)
+            udf.meta = UDFMeta(
+                dataset_shape=shape,
+                dataset_dtype=dataset.dtype,
+                input_dtype=input_dtype,
+                roi=None if self.roi is None else self.roi.reshape(shape.nav),
+                device_class="cpu",
+                device_id=None,
+                array_backend="numpy",
+            )
+            declarations = validate_declarations(name, udf.get_result_buffers())
+            methods.append(process_method_of(udf))
+            _check_merge(udf, declarations)
+            input_dtypes.append(input_dtype)
+            declarations_all.append(declarations)
+            tiling.append(dict(udf.get_tiling_preferences()))
+            raw = {
+                n: _HOST.zeros(d.local_shape(self.num_selected, shape.sig), d.dtype)
+                for n, d in declarations.items()
+                if d.allocated_on_workers
+            }
+            udf.results = BufferViews(name, declarations)
+            udf.results.__dict__.update(raw)
+            udf.meta._positions = all_positions  # noqa: SLF001 - the engine owns meta
+            udf.task_data = UDFTaskData(udf.get_task_data())
+            udf.preprocess()
+            self.hosts.append(
+                _HostUDF(udf, declarations, raw, BufferViews(name, declarations), BufferViews(name, declarations))
+            )
+
+        self.plan = RunPlan(
+            udfs=tuple(UDFSpec(type(u), dict(u._kwargs)) for u in host_copies),  # noqa: SLF001
+            dataset=dataset,
+            roi=self.roi,
+            input_dtypes=tuple(input_dtypes),
+            methods=tuple(methods),
+            declarations=tuple(declarations_all),
+            tiling=tuple(tiling),
+            backends=array_backends,
+        )
+        partitions = dataset.get_partitions(min_partitions=executor.num_workers())
+        if self.roi is None:
+            counts = [p.num_frames for p in partitions]
+        else:
+            counts = [int(np.count_nonzero(self.roi[p.start : p.stop])) for p in partitions]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+        self._nav_slices = {p.index: slice(int(offsets[i]), int(offsets[i + 1])) for i, p in enumerate(partitions)}
+        self.tasks = [PartitionTask(self.plan, p) for p, n in zip(partitions, counts, strict=True) if n]
+        self.frames_merged = 0
+
+    @property
+    def partitions(self) -> list[Partition]:
+        """Partitions that have work in this run."""
+        return [t.partition for t in self.tasks]
+
+    def merge(self, result: PartitionResult) -> None:
+        """Merge one partition's result into the host buffers."""
+        nav_slice = self._nav_slices[result.partition.index]
+        for host, buffers in zip(self.hosts, result.buffers, strict=True):
+            dest_views = host.dest.__dict__
+            for name, array in host.raw.items():
+                dest_views[name] = array[nav_slice] if host.declarations[name].kind == "nav" else array
+            host.src.__dict__.update(buffers)
+            host.udf.merge(host.dest, host.src)
+        self.frames_merged += result.num_frames
+
+    def results(self) -> list[Results]:
+        """The results of every UDF, through ``get_results``."""
+        return [self._results_of(host) for host in self.hosts]
+
+    def _results_of(self, host: _HostUDF) -> Results:
+        shape = self.dataset.shape
+        name = type(host.udf).__name__
+        wrappers = {
+            n: BufferWrapper(host.declarations[n], shape.nav, shape.sig, raw=array, selected=self.roi)
+            for n, array in host.raw.items()
+        }
+        host.udf.results.__dict__.update({n: w.data for n, w in wrappers.items()})
+        returned = host.udf.get_results()
+        if not isinstance(returned, Mapping):
+            msg = f"{name}.get_results() must return a dict, got {type(returned).__name__}"
+            raise UDFDefinitionError(msg)
+        for key, value in returned.items():
+            decl = host.declarations.get(key)
+            if decl is None:
+                msg = f"{name}.get_results() returned {key!r}, which is not a declared buffer ({sorted(host.declarations)})"
+                raise UDFDefinitionError(msg)
+            if not decl.returned:
+                msg = f"{name}.get_results() returned the private buffer {key!r}; private buffers are never returned"
+                raise UDFDefinitionError(msg)
+            if not isinstance(value, np.ndarray) and hasattr(value, "get"):
+                value = value.get()  # a device array left in a buffer by the UDF
+            array = np.asarray(value, dtype=decl.dtype)
+            expected = decl.full_shape(shape.nav, shape.sig)
+            if array.shape != expected:
+                msg = f"{name}.get_results() returned {key!r} with shape {array.shape}; the buffer's shape is {expected}"
+                raise UDFDefinitionError(msg)
+            wrappers[key] = BufferWrapper(decl, shape.nav, shape.sig, full=array, selected=self.roi)
+        missing = [n for n, d in host.declarations.items() if not d.allocated_on_workers and n not in returned]
+        if missing:
+            msg = f"{name}.get_results() must return its result_only buffers, missing: {missing}"
+            raise UDFDefinitionError(msg)
+        return {n: wrappers[n] for n, d in host.declarations.items() if d.returned}
+
+    def run(self) -> Iterator[PartitionResult]:
+        """Process every task, merging each result as it arrives."""
+        for result in self.executor.run_tasks(self.tasks):
+            self.merge(result)
+            yield result
+
+
+def run_udfs(
+    executor: Executor,
+    dataset: DataSet,
+    udfs: Sequence[UDF],
+    roi: Any = None,
+    backends: Sequence[str] | None = None,
+) -> list[Results]:
+    """Run ``udfs`` in one pass over ``dataset`` and return their results."""
+    run = UDFRun(dataset, udfs, executor, roi=roi, backends=backends)
+    for _ in run.run():
+        pass
+    return run.results()

@@ -1,0 +1,239 @@
+"""The worker side of a run: one partition, all of the run's UDFs, one backend.
+
+Policy
+------
+- One pass over the data: each tile is read (and moved to the device) once
+  and handed to every UDF of the run, cast once per distinct input dtype.
+- Per worker and run, each UDF is re-created once from its class and
+  keyword arguments and keeps its ``task_data``; per partition it gets fresh
+  buffers.
+- The per-frame path does as little as possible: views of ``nav`` buffers
+  are rebound with dict writes, the position is stored as a ``range`` and
+  ``meta.slice``/``meta.coordinates`` are derived only when asked for.
+- Results leave the worker as NumPy arrays, once per partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gpuudf.backends import Backend, NumpyBackend
+from gpuudf.buffers import BufferDeclaration, BufferViews
+from gpuudf.datasets import DataSet, Partition
+from gpuudf.shape import Positions
+from gpuudf.udf import UDF, UDFMeta, UDFTaskData
+
+__all__ = ["PartitionResult", "PartitionTask", "RunPlan", "UDFSpec", "split_positions", "tile_depth"]
+
+_HOST = NumpyBackend()
+
+
+@dataclass(frozen=True)
+class UDFSpec:
+    """How a UDF travels: its class and the keyword arguments to re-create it."""
+
+    udf_class: type[UDF]
+    kwargs: Mapping[str, Any]
+
+    def instantiate(self) -> UDF:
+        """A fresh instance, as on a worker."""
+        return self.udf_class(**self.kwargs)
+
+
+@dataclass(eq=False)
+class RunPlan:
+    """What workers need to know about a run; shipped once per worker.
+
+    Attributes
+    ----------
+    roi
+        Flat boolean mask of selected frames, or ``None`` for all frames.
+    backends
+        Array backends every UDF of the run accepts, in preference order.
+    """
+
+    udfs: tuple[UDFSpec, ...]
+    dataset: DataSet
+    roi: np.ndarray[Any, np.dtype[np.bool_]] | None
+    input_dtypes: tuple[np.dtype[Any], ...]
+    methods: tuple[str, ...]
+    declarations: tuple[Mapping[str, BufferDeclaration], ...]
+    tiling: tuple[Mapping[str, int], ...]
+    backends: tuple[str, ...]
+    _workers: dict[int, list[UDF]] = field(default_factory=dict, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_workers"] = {}
+        return state
+
+    def positions_of(self, partition: Partition) -> Positions:
+        """Flat nav indices of the partition's selected frames."""
+        if self.roi is None:
+            return range(partition.start, partition.stop)
+        return np.flatnonzero(self.roi[partition.start : partition.stop]) + partition.start
+
+    def udfs_for(self, backend: Backend) -> list[UDF]:
+        """This worker's UDF instances, created and given task data once per run."""
+        key = id(backend)
+        udfs = self._workers.get(key)
+        if udfs is None:
+            udfs = []
+            for spec, input_dtype in zip(self.udfs, self.input_dtypes, strict=True):
+                udf = spec.instantiate()
+                udf.xp = backend.xp
+                udf.meta = UDFMeta(
+                    dataset_shape=self.dataset.shape,
+                    dataset_dtype=self.dataset.dtype,
+                    input_dtype=input_dtype,
+                    roi=None if self.roi is None else self.roi.reshape(self.dataset.shape.nav),
+                    device_class=backend.device_class,
+                    device_id=backend.device_id,
+                    array_backend=backend.array_backend,
+                )
+                udf.task_data = UDFTaskData(udf.get_task_data())
+                udfs.append(udf)
+            self._workers[key] = udfs
+        return udfs
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    """One partition's buffers, per UDF, as NumPy arrays."""
+
+    partition: Partition
+    num_frames: int
+    buffers: tuple[dict[str, np.ndarray[Any, Any]], ...]
+
+
+def tile_depth(plan: RunPlan, backend: Backend, num_frames: int) -> int:
+    """Frames per tile for this run on this backend.
+
+    The smallest of: what fits the byte budget (the backend's default or the
+    UDFs' ``total_size``), any UDF's ``depth`` preference, and the partition.
+    A UDF that processes whole partitions gets the partition in one tile.
+    """
+    if "partition" in plan.methods:
+        return max(num_frames, 1)
+    itemsize = max(dt.itemsize for dt in (*plan.input_dtypes, plan.dataset.dtype))
+    frame_nbytes = plan.dataset.shape.sig_size * itemsize
+    total = min([backend.default_tile_nbytes, *(int(p["total_size"]) for p in plan.tiling if "total_size" in p)])
+    depth = max(1, total // frame_nbytes)
+    for prefs in plan.tiling:
+        if "depth" in prefs:
+            depth = min(depth, max(1, int(prefs["depth"])))
+    return max(1, min(depth, num_frames))
+
+
+def split_positions(positions: Positions, depth: int) -> list[Positions]:
+    """Consecutive chunks of at most ``depth`` positions."""
+    return [positions[i : i + depth] for i in range(0, len(positions), depth)]
+
+
+class _PartitionBuffers:
+    """One UDF's buffers for one partition, and the views the UDF sees."""
+
+    def __init__(self, udf: UDF, declarations: Mapping[str, BufferDeclaration], backend: Backend, num_frames: int) -> None:
+        sig_shape = udf.meta.dataset_shape.sig  # type: ignore[attr-defined]
+        self.arrays: dict[str, Any] = {}
+        self.nav: list[tuple[str, Any, bool]] = []
+        for name, decl in declarations.items():
+            if not decl.allocated_on_workers:
+                continue
+            shape = decl.local_shape(num_frames, sig_shape)
+            array = (_HOST.zeros if decl.on_host else backend.zeros)(shape, decl.dtype)
+            self.arrays[name] = array
+            if decl.kind == "nav":
+                self.nav.append((name, array, bool(decl.extra_shape)))
+        udf.results = BufferViews(type(udf).__name__, declarations)
+        self.views: dict[str, Any] = udf.results.__dict__
+        self.bind_partition()
+
+    def bind_partition(self) -> None:
+        self.views.update(self.arrays)
+
+    def bind_tile(self, offset: int, depth: int) -> None:
+        views = self.views
+        for name, array, _ in self.nav:
+            views[name] = array[offset : offset + depth]
+
+
+def _process_frames(udf: UDF, buffers: _PartitionBuffers, tile: Any, positions: Positions, offset: int) -> None:
+    """Call ``process_frame`` per frame; the innermost loop of the engine."""
+    process = udf.process_frame  # type: ignore[attr-defined]
+    meta = udf.meta
+    views = buffers.views
+    nav = buffers.nav
+    contiguous = isinstance(positions, range)
+    first = positions.start if isinstance(positions, range) else 0
+    for i in range(len(positions)):
+        k = offset + i
+        for name, array, has_extra in nav:
+            views[name] = array[k] if has_extra else array[k : k + 1]
+        p = first + i if contiguous else int(positions[i])
+        meta._positions = range(p, p + 1)  # noqa: SLF001 - the engine owns meta
+        process(tile[i])
+
+
+@dataclass(frozen=True)
+class PartitionTask:
+    """Process one partition of a run: what an executor hands to a worker."""
+
+    plan: RunPlan
+    partition: Partition
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """Array backends this task may run on."""
+        return self.plan.backends
+
+    def run(self, backend: Backend) -> PartitionResult:
+        """Process the partition on ``backend`` and return its buffers as NumPy."""
+        plan = self.plan
+        udfs = plan.udfs_for(backend)
+        positions = plan.positions_of(self.partition)
+        num_frames = len(positions)
+        buffers = []
+        for udf, declarations in zip(udfs, plan.declarations, strict=True):
+            udf.meta._positions = positions  # noqa: SLF001
+            partition_buffers = _PartitionBuffers(udf, declarations, backend, num_frames)
+            udf.preprocess()
+            buffers.append(partition_buffers)
+
+        depth = tile_depth(plan, backend, num_frames)
+        tiles = split_positions(positions, depth)
+        dataset = plan.dataset
+        tile_iter: Iterator[Any] = backend.iter_tiles(dataset.read_frames, tiles, dataset.shape.sig, dataset.dtype)
+        offset = 0
+        for tile_positions, native_tile in zip(tiles, tile_iter, strict=True):
+            cast_tiles: dict[np.dtype[Any], Any] = {}
+            for udf, method, input_dtype, partition_buffers in zip(
+                udfs, plan.methods, plan.input_dtypes, buffers, strict=True
+            ):
+                tile = cast_tiles.get(input_dtype)
+                if tile is None:
+                    tile = cast_tiles[input_dtype] = backend.cast(native_tile, input_dtype)
+                if method == "frame":
+                    _process_frames(udf, partition_buffers, tile, tile_positions, offset)
+                    continue
+                partition_buffers.bind_tile(offset, len(tile_positions))
+                udf.meta._positions = tile_positions  # noqa: SLF001
+                if method == "tile":
+                    udf.process_tile(tile)  # type: ignore[attr-defined]
+                else:
+                    udf.process_partition(tile)  # type: ignore[attr-defined]
+            offset += len(tile_positions)
+
+        results = []
+        for udf, partition_buffers in zip(udfs, buffers, strict=True):
+            partition_buffers.bind_partition()
+            udf.meta._positions = positions  # noqa: SLF001
+            udf.postprocess()
+            results.append({name: backend.to_host(array) for name, array in partition_buffers.arrays.items()})
+        backend.synchronize()
+        return PartitionResult(self.partition, num_frames, tuple(results))
+

@@ -1,0 +1,7 @@
+"""Built-in UDFs; each runs on ``numpy`` and ``cupy``."""
+
+from __future__ import annotations
+
+from gpuudf.udfs.sum import SumSigUDF, SumUDF
+
+__all__ = ["SumSigUDF", "SumUDF"]
