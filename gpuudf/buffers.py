@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import keyword
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -110,7 +111,8 @@ def declare_buffer(
     if isinstance(extra_shape, int | np.integer):
         extra_shape = (int(extra_shape),)
     try:
-        extra = tuple(int(n) for n in extra_shape)
+        # operator.index: 2.5 or "3" is a mistake to report, not a length to guess
+        extra = tuple(operator.index(n) for n in extra_shape)
     except TypeError:
         msg = f"extra_shape must be a tuple of ints, got {extra_shape!r}"
         raise UDFDefinitionError(msg) from None
@@ -294,7 +296,7 @@ class BufferWrapper:
 
     @property
     def raw_data(self) -> np.ndarray[Any, Any]:
-        """``nav`` buffers: only the selected entries, flat; else the full result."""
+        """Only the selected entries, flat, for ``nav`` buffers; the full result otherwise."""
         if self._raw is None:
             assert self._full is not None
             if self.kind != "nav":
@@ -306,7 +308,7 @@ class BufferWrapper:
 
     @property
     def valid_mask(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """Which entries hold results: nav-shaped for ``nav``, all true otherwise."""
+        """Which entries hold results; nav-shaped for ``nav``, all true otherwise."""
         if self.kind == "nav":
             if self._selected is None:
                 return np.ones(self._nav_shape, dtype=bool)
@@ -314,7 +316,7 @@ class BufferWrapper:
         shape = self._sig_shape if self.kind == "sig" else self._declaration.item_shape()
         return np.ones(shape, dtype=bool)
 
-    def __array__(self, dtype: npt.DTypeLike = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
         data = self.data
         if dtype is not None and np.dtype(dtype) != data.dtype:
             return data.astype(dtype)

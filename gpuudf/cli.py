@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from gpuudf.backends import detect
 from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.context import Context
 from gpuudf.udf import UDF
@@ -36,8 +37,8 @@ def synthetic_4dstem(
     radius = min(sig_shape) / 6
     inside = (sy[None, None] - cy[..., None, None]) ** 2 + (sx[None, None] - cx[..., None, None]) ** 2 < radius**2
     brightness = 50 + 30 * (ny + nx)[..., None, None] / (nav_shape[0] + nav_shape[1])
-    counts = rng.poisson(1 + brightness * inside)
-    return counts.astype(np.uint16)
+    counts: np.ndarray[Any, np.dtype[np.uint16]] = rng.poisson(1 + brightness * inside).astype(np.uint16)
+    return counts
 
 
 class BrightestFrameUDF(UDF):
@@ -71,8 +72,9 @@ class BrightestFrameUDF(UDF):
 
 def _demo(args: argparse.Namespace) -> int:
     data = synthetic_4dstem(nav_shape=(args.nav, args.nav), sig_shape=(args.sig, args.sig))
-    print(f"synthetic 4D-STEM scan: nav {data.shape[:2]}, sig {data.shape[2:]}, {data.dtype}, {data.nbytes / 2**20:.1f} MiB")
-    with Context.make_with("inline") as ctx:
+    size_mib = data.nbytes / 2**20
+    print(f"synthetic 4D-STEM scan: nav {data.shape[:2]}, sig {data.shape[2:]}, {data.dtype}, {size_mib:.1f} MiB")
+    with Context.make_with("inline", device=args.device) as ctx:
         ds = ctx.load("memory", data=data, sig_dims=2)
         start = time.perf_counter()
         total, per_frame, brightest = ctx.run_udf(dataset=ds, udf=[SumUDF(), SumSigUDF(), BrightestFrameUDF()])
@@ -81,14 +83,24 @@ def _demo(args: argparse.Namespace) -> int:
     ok = np.allclose(total["intensity"].data, reference, rtol=1e-5)
     ok &= np.allclose(per_frame["intensity"].data, data.sum(axis=(2, 3), dtype=np.float64), rtol=1e-5)
     ok &= np.array_equal(brightest["maximum"].data, data.max(axis=(0, 1)))
-    print(f"ran SumUDF, SumSigUDF and BrightestFrameUDF in one pass: {elapsed * 1e3:.1f} ms")
-    print(f"  SumUDF: total counts {total['intensity'].data.sum():.0f}, mean frame max {total['intensity'].data.max() / data.shape[0] / data.shape[1]:.1f}")
+    print(f"ran SumUDF, SumSigUDF and BrightestFrameUDF in one pass on {args.device}: {elapsed * 1e3:.1f} ms")
+    mean_frame = total["intensity"].data / (data.shape[0] * data.shape[1])
+    print(f"  SumUDF: total counts {total['intensity'].data.sum():.0f}, mean frame's peak {mean_frame.max():.1f}")
     frame_sums = per_frame["intensity"].data
-    print(f"  SumSigUDF: frame sums from {frame_sums.min():.0f} to {frame_sums.max():.0f} (nav-shaped {frame_sums.shape})")
-    print(f"  BrightestFrameUDF: brightest pixel {brightest['peak'].data.max():.0f} at scan position "
-          f"{np.unravel_index(np.argmax(brightest['peak'].data), data.shape[:2])}")
+    print(
+        f"  SumSigUDF: frame sums from {frame_sums.min():.0f} to {frame_sums.max():.0f} (nav-shaped {frame_sums.shape})"
+    )
+    print(
+        f"  BrightestFrameUDF: brightest pixel {brightest['peak'].data.max():.0f} at scan position "
+        f"{tuple(int(i) for i in np.unravel_index(np.argmax(brightest['peak'].data), data.shape[:2]))}"
+    )
     print("results agree with NumPy" if ok else "RESULTS DIFFER FROM NUMPY")
     return 0 if ok else 1
+
+
+def _info(_args: argparse.Namespace) -> int:
+    print(detect())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="synthesise a small 4D dataset and run built-in and user UDFs on it")
     demo.add_argument("--nav", type=int, default=32, help="scan size per axis (default 32)")
     demo.add_argument("--sig", type=int, default=64, help="frame size per axis (default 64)")
+    demo.add_argument("--device", default="cpu", help="cpu, cuda:N or sim:N (the simulated CUDA device)")
     demo.set_defaults(func=_demo)
+    info = commands.add_parser("info", help="list the CPU cores and CUDA GPUs gpuudf can use")
+    info.set_defaults(func=_info)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -61,11 +61,27 @@ class Context:
         return load(kind, **kwargs)
 
     @overload
-    def run_udf(self, dataset: DataSet, udf: UDF, roi: Any = ..., progress: bool = ..., plots: Any = ...,
-                sync: bool = ..., backends: Sequence[str] | None = ...) -> Results: ...
+    def run_udf(
+        self,
+        dataset: DataSet,
+        udf: UDF,
+        roi: Any = ...,
+        progress: bool = ...,
+        plots: Any = ...,
+        sync: bool = ...,
+        backends: Sequence[str] | None = ...,
+    ) -> Results: ...
     @overload
-    def run_udf(self, dataset: DataSet, udf: Sequence[UDF], roi: Any = ..., progress: bool = ...,
-                plots: Any = ..., sync: bool = ..., backends: Sequence[str] | None = ...) -> list[Results]: ...
+    def run_udf(
+        self,
+        dataset: DataSet,
+        udf: Sequence[UDF],
+        roi: Any = ...,
+        progress: bool = ...,
+        plots: Any = ...,
+        sync: bool = ...,
+        backends: Sequence[str] | None = ...,
+    ) -> list[Results]: ...
     def run_udf(
         self,
         dataset: DataSet,

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "BackendUnavailableError",
     "DataSetError",
+    "DeviceOutOfMemoryError",
     "UDFDefinitionError",
     "UDFRunCancelled",
     "WorkerError",
@@ -41,3 +42,7 @@ class WorkerError(RuntimeError):
 
 class BackendUnavailableError(RuntimeError):
     """No worker of the executor offers an array backend the run's UDFs accept."""
+
+
+class DeviceOutOfMemoryError(MemoryError):
+    """A partition does not fit the device's memory even with one-frame tiles."""

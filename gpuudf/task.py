@@ -15,7 +15,7 @@ Policy
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 from gpuudf.backends import Backend, NumpyBackend
 from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.datasets import DataSet, Partition
+from gpuudf.errors import DeviceOutOfMemoryError
 from gpuudf.shape import Positions
 from gpuudf.udf import UDF, UDFMeta, UDFTaskData
 
@@ -78,7 +79,7 @@ class RunPlan:
         return np.flatnonzero(self.roi[partition.start : partition.stop]) + partition.start
 
     def udfs_for(self, backend: Backend) -> list[UDF]:
-        """This worker's UDF instances, created and given task data once per run."""
+        """The calling worker's UDF instances, created and given task data once per run."""
         key = id(backend)
         udfs = self._workers.get(key)
         if udfs is None:
@@ -121,7 +122,7 @@ def tile_depth(plan: RunPlan, backend: Backend, num_frames: int) -> int:
         return max(num_frames, 1)
     itemsize = max(dt.itemsize for dt in (*plan.input_dtypes, plan.dataset.dtype))
     frame_nbytes = plan.dataset.shape.sig_size * itemsize
-    total = min([backend.default_tile_nbytes, *(int(p["total_size"]) for p in plan.tiling if "total_size" in p)])
+    total = min([backend.tile_budget_nbytes(), *(int(p["total_size"]) for p in plan.tiling if "total_size" in p)])
     depth = max(1, total // frame_nbytes)
     for prefs in plan.tiling:
         if "depth" in prefs:
@@ -137,7 +138,9 @@ def split_positions(positions: Positions, depth: int) -> list[Positions]:
 class _PartitionBuffers:
     """One UDF's buffers for one partition, and the views the UDF sees."""
 
-    def __init__(self, udf: UDF, declarations: Mapping[str, BufferDeclaration], backend: Backend, num_frames: int) -> None:
+    def __init__(
+        self, udf: UDF, declarations: Mapping[str, BufferDeclaration], backend: Backend, num_frames: int
+    ) -> None:
         sig_shape = udf.meta.dataset_shape.sig  # type: ignore[attr-defined]
         self.arrays: dict[str, Any] = {}
         self.nav: list[tuple[str, Any, bool]] = []
@@ -192,10 +195,37 @@ class PartitionTask:
         return self.plan.backends
 
     def run(self, backend: Backend) -> PartitionResult:
-        """Process the partition on ``backend`` and return its buffers as NumPy."""
+        """Process the partition on ``backend`` and return its buffers as NumPy.
+
+        On device out-of-memory the backend's pools are freed and the
+        partition starts over with tiles of half the depth, down to one frame.
+
+        Raises
+        ------
+        DeviceOutOfMemoryError
+            If the partition does not fit even so.
+        """
+        positions = self.plan.positions_of(self.partition)
+        depth = tile_depth(self.plan, backend, len(positions))
+        with backend.activate():
+            while True:
+                try:
+                    return self._run(backend, positions, depth)
+                except Exception as exc:
+                    if not backend.is_out_of_memory(exc):
+                        raise
+                    backend.release_memory()
+                    if depth <= 1 or "partition" in self.plan.methods:
+                        msg = (
+                            f"partition {self.partition.index} (frames {self.partition.start}-{self.partition.stop}) "
+                            f"does not fit {backend.describe()}'s memory even with {depth}-frame tiles"
+                        )
+                        raise DeviceOutOfMemoryError(msg) from exc
+                    depth //= 2
+
+    def _run(self, backend: Backend, positions: Positions, depth: int) -> PartitionResult:
         plan = self.plan
         udfs = plan.udfs_for(backend)
-        positions = plan.positions_of(self.partition)
         num_frames = len(positions)
         buffers = []
         for udf, declarations in zip(udfs, plan.declarations, strict=True):
@@ -204,29 +234,33 @@ class PartitionTask:
             udf.preprocess()
             buffers.append(partition_buffers)
 
-        depth = tile_depth(plan, backend, num_frames)
         tiles = split_positions(positions, depth)
         dataset = plan.dataset
-        tile_iter: Iterator[Any] = backend.iter_tiles(dataset.read_frames, tiles, dataset.shape.sig, dataset.dtype)
+        tile_iter = backend.iter_tiles(
+            dataset.read_frames, tiles, dataset.shape.sig, dataset.dtype, source=dataset.host_frames()
+        )
         offset = 0
-        for tile_positions, native_tile in zip(tiles, tile_iter, strict=True):
-            cast_tiles: dict[np.dtype[Any], Any] = {}
-            for udf, method, input_dtype, partition_buffers in zip(
-                udfs, plan.methods, plan.input_dtypes, buffers, strict=True
-            ):
-                tile = cast_tiles.get(input_dtype)
-                if tile is None:
-                    tile = cast_tiles[input_dtype] = backend.cast(native_tile, input_dtype)
-                if method == "frame":
-                    _process_frames(udf, partition_buffers, tile, tile_positions, offset)
-                    continue
-                partition_buffers.bind_tile(offset, len(tile_positions))
-                udf.meta._positions = tile_positions  # noqa: SLF001
-                if method == "tile":
-                    udf.process_tile(tile)  # type: ignore[attr-defined]
-                else:
-                    udf.process_partition(tile)  # type: ignore[attr-defined]
-            offset += len(tile_positions)
+        try:
+            for tile_positions, native_tile in zip(tiles, tile_iter, strict=True):
+                cast_tiles: dict[np.dtype[Any], Any] = {}
+                for udf, method, input_dtype, partition_buffers in zip(
+                    udfs, plan.methods, plan.input_dtypes, buffers, strict=True
+                ):
+                    tile = cast_tiles.get(input_dtype)
+                    if tile is None:
+                        tile = cast_tiles[input_dtype] = backend.cast(native_tile, input_dtype)
+                    if method == "frame":
+                        _process_frames(udf, partition_buffers, tile, tile_positions, offset)
+                        continue
+                    partition_buffers.bind_tile(offset, len(tile_positions))
+                    udf.meta._positions = tile_positions  # noqa: SLF001
+                    if method == "tile":
+                        udf.process_tile(tile)  # type: ignore[attr-defined]
+                    else:
+                        udf.process_partition(tile)  # type: ignore[attr-defined]
+                offset += len(tile_positions)
+        finally:
+            tile_iter.close()  # stops the feeder thread of a device backend early on error
 
         results = []
         for udf, partition_buffers in zip(udfs, buffers, strict=True):
@@ -236,4 +270,3 @@ class PartitionTask:
             results.append({name: backend.to_host(array) for name, array in partition_buffers.arrays.items()})
         backend.synchronize()
         return PartitionResult(self.partition, num_frames, tuple(results))
-

@@ -226,9 +226,11 @@ class UDF:
     def forbuf(self, arr: Any, target: Any) -> Any:
         """Return ``arr`` in the array module of buffer ``target``."""
         if isinstance(target, np.ndarray):
-            if isinstance(arr, np.ndarray):
+            if isinstance(arr, np.ndarray | np.generic):
                 return arr
-            return self.xp.asnumpy(arr)
+            # a device array (cupy.asnumpy), or a Python value where xp is NumPy
+            asnumpy = getattr(self.xp, "asnumpy", None)
+            return np.asarray(arr) if asnumpy is None else asnumpy(arr)
         return self.xp.asarray(arr)
 
     def copy(self) -> UDF:

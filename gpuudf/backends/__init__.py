@@ -4,5 +4,15 @@ from __future__ import annotations
 
 from gpuudf.backends.backend import Backend, FrameReader
 from gpuudf.backends.cpu import NumpyBackend
+from gpuudf.backends.devices import DeviceInventory, GPUInfo, detect, make_backend, parse_device
 
-__all__ = ["Backend", "FrameReader", "NumpyBackend"]
+__all__ = [
+    "Backend",
+    "DeviceInventory",
+    "FrameReader",
+    "GPUInfo",
+    "NumpyBackend",
+    "detect",
+    "make_backend",
+    "parse_device",
+]

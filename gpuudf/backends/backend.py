@@ -11,8 +11,9 @@ loop runs on a CPU core, a CUDA GPU or the simulated device.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,8 +58,13 @@ class Backend(ABC):
         tiles: Sequence[Positions],
         frame_shape: tuple[int, ...],
         dtype: np.dtype[Any],
-    ) -> Iterator[Any]:
-        """Yield each tile's frames on the device, native dtype, in order."""
+        source: np.ndarray[Any, Any] | None = None,
+    ) -> Generator[Any, None, None]:
+        """Yield each tile's frames on the device, native dtype, in order.
+
+        ``source``, when given, is the dataset's whole ``(frames, *sig)``
+        array in host memory, for backends that can copy from it directly.
+        """
 
     def cast(self, tile: Any, dtype: np.dtype[Any]) -> Any:
         """``tile`` as ``dtype``, converted on the device; no copy when it already is."""
@@ -68,6 +74,24 @@ class Backend(ABC):
 
     def synchronize(self) -> None:
         """Wait for all queued device work (a no-op on the CPU)."""
+
+    def activate(self) -> contextlib.AbstractContextManager[Any]:
+        """Make this device (and its compute stream) current while a partition runs."""
+        return contextlib.nullcontext()
+
+    def tile_budget_nbytes(self) -> int:
+        """Bytes of input data one tile may take on this device now."""
+        return self.default_tile_nbytes
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the device ran out of memory."""
+        return False
+
+    def release_memory(self) -> None:
+        """Give cached memory back before a retry with smaller tiles."""
+
+    def close(self) -> None:
+        """Release what the backend holds beyond memory pools (threads, registrations)."""
 
     def describe(self) -> str:
         """A short device name for messages, e.g. ``cpu`` or ``cuda:0``."""

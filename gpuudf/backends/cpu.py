@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ class NumpyBackend(Backend):
         tiles: Sequence[Positions],
         frame_shape: tuple[int, ...],
         dtype: np.dtype[Any],
-    ) -> Iterator[np.ndarray[Any, Any]]:
+        source: np.ndarray[Any, Any] | None = None,
+    ) -> Generator[np.ndarray[Any, Any], None, None]:
         for positions in tiles:
             yield read(positions, None)

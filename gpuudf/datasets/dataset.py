@@ -14,6 +14,7 @@ Policy
 
 from __future__ import annotations
 
+import itertools
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ class Partition:
 def split_evenly(num_frames: int, num_partitions: int) -> list[Partition]:
     """Split ``num_frames`` into ``num_partitions`` runs whose sizes differ by at most one."""
     bounds = np.linspace(0, num_frames, num_partitions + 1).round().astype(int)
-    return [Partition(i, int(a), int(b)) for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+    return [Partition(i, int(a), int(b)) for i, (a, b) in enumerate(itertools.pairwise(bounds))]
 
 
 class DataSet(ABC):
@@ -103,6 +104,10 @@ class DataSet(ABC):
             by_size = math.ceil(self.nbytes / self.TARGET_PARTITION_NBYTES)
             count = min(self._shape.nav_size, max(by_size, min_partitions, 1))
         return split_evenly(self._shape.nav_size, count)
+
+    def host_frames(self) -> np.ndarray[Any, Any] | None:
+        """All frames as one C-contiguous ``(frames, *sig)`` host array, if the data is one."""
+        return None
 
     @abstractmethod
     def read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:

@@ -43,7 +43,12 @@ def _shape_from(
         if sig_size == 0 or total % sig_size:
             msg = f"sig_shape={sig} does not divide data of shape {array_shape}"
             raise DataSetError(msg)
-        nav = (total // sig_size,) if sig_shape is not None else array_shape[: len(array_shape) - len(sig)]
+        nav = array_shape[: len(array_shape) - len(sig)]
+        if sig_shape is not None:
+            # keep the data's own nav axes where its trailing axes hold exactly one
+            # frame: (5, 7, 9, 11) or (5, 7, 99) with sig_shape=(9, 11) -> nav (5, 7)
+            splits = [k for k in range(1, len(array_shape)) if math.prod(array_shape[k:]) == sig_size]
+            nav = array_shape[: splits[0]] if splits else (total // sig_size,)
     if math.prod(nav) * math.prod(sig) != total:
         msg = f"nav_shape={nav} and sig_shape={sig} hold {math.prod(nav) * math.prod(sig)} values, the data {total}"
         raise DataSetError(msg)
@@ -98,6 +103,10 @@ class MemoryDataSet(DataSet):
             frames = frames.view()
             frames.flags.writeable = False
         self._frames = frames
+
+    def host_frames(self) -> np.ndarray[Any, Any]:
+        """The read-only ``(frames, *sig)`` view of the data."""
+        return self._frames
 
     def read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
         """Frames at ``positions``; a read-only view for a range without ``out``."""

@@ -9,18 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from gpuudf.backends import Backend, NumpyBackend
+from gpuudf.backends import Backend, make_backend
 from gpuudf.errors import BackendUnavailableError
 from gpuudf.executors.executor import Executor, Task
 
 __all__ = ["InlineExecutor"]
-
-
-def _make_backend(device: str) -> Backend:
-    if device == "cpu":
-        return NumpyBackend()
-    msg = f"unknown device {device!r} for InlineExecutor: use 'cpu'"
-    raise ValueError(msg)
 
 
 class InlineExecutor(Executor):
@@ -29,25 +22,43 @@ class InlineExecutor(Executor):
     Parameters
     ----------
     device
-        ``"cpu"``.
+        ``"cpu"``, ``"cuda:N"`` (GPU N through CuPy) or ``"sim:N"`` (the
+        simulated CUDA device), or a ready :class:`~gpuudf.backends.Backend`.
     """
 
-    def __init__(self, device: str = "cpu") -> None:
-        self.device = device
-        self._backend = _make_backend(device)
+    def __init__(self, device: str | Backend = "cpu") -> None:
+        if isinstance(device, Backend):
+            self._backend = device
+            self.device = device.describe()
+        else:
+            self._backend = make_backend(device)
+            self.device = device
 
     def array_backends(self) -> tuple[str, ...]:
+        """The backend's array module, alone."""
         return (self._backend.array_backend,)
 
     def num_workers(self) -> int:
+        """One: the caller's thread."""
         return 1
 
+    @property
+    def backend(self) -> Backend:
+        """The one backend every task runs on."""
+        return self._backend
+
     def run_tasks(self, tasks: Sequence[Task]) -> Iterator[Any]:
+        """Run the tasks in order, in this thread."""
         for task in tasks:
             if self._backend.array_backend not in task.backends:
-                msg = f"task accepts {task.backends}, InlineExecutor on {self.device} offers {self._backend.array_backend}"
+                offered = self._backend.array_backend
+                msg = f"task accepts {task.backends}, InlineExecutor on {self.device} offers {offered}"
                 raise BackendUnavailableError(msg)
             yield task.run(self._backend)
+
+    def close(self) -> None:
+        """Release the backend's threads and page-locked memory."""
+        self._backend.close()
 
     def __repr__(self) -> str:
         return f"InlineExecutor(device={self.device!r})"
