@@ -43,6 +43,8 @@ BufferKind = Literal["nav", "sig", "single"]
 BUFFER_KINDS: tuple[str, ...] = ("nav", "sig", "single")
 _WHERE_VALUES = (None, "host", "device")
 _USE_VALUES = (None, "private", "result_only")
+#: dtype kinds no device array module holds: object, str, bytes, datetime, timedelta, structured.
+_HOST_ONLY_KINDS = "OUSMmV"
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,13 @@ class BufferDeclaration:
 
     @property
     def on_host(self) -> bool:
-        """Whether workers keep this buffer in NumPy even on a device."""
-        return self.where == "host" or self.dtype.kind == "O"
+        """Whether workers keep this buffer in NumPy even on a device.
+
+        ``where="host"`` asks for it; object, string, bytes, datetime,
+        timedelta and structured dtypes need it, since device arrays (CuPy's)
+        hold only bool and numbers.
+        """
+        return self.where == "host" or self.dtype.kind in _HOST_ONLY_KINDS
 
     @property
     def allocated_on_workers(self) -> bool:
@@ -155,10 +162,7 @@ def validate_declarations(owner: str, declarations: object) -> dict[str, BufferD
             msg = f"{owner} declares a buffer named {name!r}: names starting with '_' are reserved"
             raise UDFDefinitionError(msg)
         if not isinstance(decl, BufferDeclaration):
-            msg = (
-                f"{owner} buffer {name!r} is a {type(decl).__name__}, "
-                "not a declaration made with self.buffer(...)"
-            )
+            msg = f"{owner} buffer {name!r} is a {type(decl).__name__}, not a declaration made with self.buffer(...)"
             raise UDFDefinitionError(msg)
         checked[name] = decl
     return checked
@@ -319,6 +323,9 @@ class BufferWrapper:
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
         data = self.data
         if dtype is not None and np.dtype(dtype) != data.dtype:
+            if copy is False:  # NumPy 2's protocol: refuse rather than copy silently
+                msg = f"converting {self.kind} buffer of {data.dtype} to {np.dtype(dtype)} needs a copy, but copy=False"
+                raise ValueError(msg)
             return data.astype(dtype)
         return data.copy() if copy else data
 

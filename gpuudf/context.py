@@ -82,7 +82,7 @@ class Context:
         sync: bool = ...,
         backends: Sequence[str] | None = ...,
     ) -> list[Results]: ...
-    def run_udf(
+    def run_udf(  # noqa: PLR0917 - LiberTEM's positional order, kept for ports
         self,
         dataset: DataSet,
         udf: UDF | Sequence[UDF],

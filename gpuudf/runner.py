@@ -64,9 +64,7 @@ def _check_backends(name: str, backends: object) -> tuple[str, ...]:
     return names
 
 
-def _negotiate_backends(
-    udfs: Sequence[UDF], allowed: Sequence[str] | None, offered: Sequence[str]
-) -> tuple[str, ...]:
+def _negotiate_backends(udfs: Sequence[UDF], allowed: Sequence[str] | None, offered: Sequence[str]) -> tuple[str, ...]:
     """Array backends every UDF accepts, the user allows and a worker offers."""
     common = list(_check_backends(type(udfs[0]).__name__, udfs[0].get_backends()))
     for udf in udfs[1:]:
@@ -85,9 +83,8 @@ def _negotiate_backends(
     usable = tuple(b for b in common if b in offered)
     if not usable:
         need = " or ".join(common)
-        msg = (
-            f"the run needs {need}, but the executor's workers offer only {tuple(offered)}"
-            + (": no usable CUDA GPU was found" if "cupy" in common else "")
+        msg = f"the run needs {need}, but the executor's workers offer only {tuple(offered)}" + (
+            ": no usable CUDA GPU was found" if "cupy" in common else ""
         )
         raise BackendUnavailableError(msg)
     return usable
@@ -248,17 +245,19 @@ class UDFRun:
         for key, value in returned.items():
             decl = host.declarations.get(key)
             if decl is None:
-                msg = f"{name}.get_results() returned {key!r}, which is not a declared buffer ({sorted(host.declarations)})"
+                declared = sorted(host.declarations)
+                msg = f"{name}.get_results() returned {key!r}, which is not a declared buffer ({declared})"
                 raise UDFDefinitionError(msg)
             if not decl.returned:
                 msg = f"{name}.get_results() returned the private buffer {key!r}; private buffers are never returned"
                 raise UDFDefinitionError(msg)
-            if not isinstance(value, np.ndarray) and hasattr(value, "get"):
-                value = value.get()  # a device array left in a buffer by the UDF
-            array = np.asarray(value, dtype=decl.dtype)
+            on_host = value.get() if not isinstance(value, np.ndarray) and hasattr(value, "get") else value
+            array = np.asarray(on_host, dtype=decl.dtype)  # .get(): a device array left by the UDF
             expected = decl.full_shape(shape.nav, shape.sig)
             if array.shape != expected:
-                msg = f"{name}.get_results() returned {key!r} with shape {array.shape}; the buffer's shape is {expected}"
+                msg = (
+                    f"{name}.get_results() returned {key!r} with shape {array.shape}; the buffer's shape is {expected}"
+                )
                 raise UDFDefinitionError(msg)
             wrappers[key] = BufferWrapper(decl, shape.nav, shape.sig, full=array, selected=self.roi)
         missing = [n for n, d in host.declarations.items() if not d.allocated_on_workers and n not in returned]

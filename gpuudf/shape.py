@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
-from typing import Any, overload
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class Shape(tuple[int, ...]):
 
     sig_dims: int
 
-    def __new__(cls, dims: Iterable[int], sig_dims: int) -> Shape:
+    def __new__(cls, dims: Iterable[int], sig_dims: int) -> Shape:  # noqa: D102 - documented on the class
         values = tuple(int(d) for d in dims)
         if not 0 < sig_dims < len(values):
             msg = (
@@ -45,8 +45,8 @@ class Shape(tuple[int, ...]):
         self.sig_dims = sig_dims
         return self
 
-    def __getnewargs__(self) -> tuple[tuple[int, ...], int]:  # type: ignore[override]
-        return (tuple(self), self.sig_dims)
+    def __reduce__(self) -> tuple[type[Shape], tuple[tuple[int, ...], int]]:
+        return (type(self), (tuple(self), self.sig_dims))
 
     @property
     def nav(self) -> tuple[int, ...]:
@@ -75,15 +75,3 @@ class Shape(tuple[int, ...]):
 
     def __repr__(self) -> str:
         return f"Shape(nav={self.nav}, sig={self.sig})"
-
-    # tuple's own __iter__/__getitem__ are inherited; these overloads only
-    # restate them for type checkers.
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[int, ...]: ...
-    def __getitem__(self, index: int | slice) -> int | tuple[int, ...]:
-        return super().__getitem__(index)
-
-    def __iter__(self) -> Iterator[int]:
-        return super().__iter__()

@@ -15,7 +15,7 @@ Policy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,20 +166,36 @@ class _PartitionBuffers:
 
 
 def _process_frames(udf: UDF, buffers: _PartitionBuffers, tile: Any, positions: Positions, offset: int) -> None:
-    """Call ``process_frame`` per frame; the innermost loop of the engine."""
+    """Call ``process_frame`` per frame; the innermost loop of the engine.
+
+    Per frame it only rebinds each nav view (a row made in C by iterating a
+    2-D view of the tile's slots) and stores the flat position as an int.
+    """
     process = udf.process_frame  # type: ignore[attr-defined]
     meta = udf.meta
     views = buffers.views
-    nav = buffers.nav
-    contiguous = isinstance(positions, range)
-    first = positions.start if isinstance(positions, range) else 0
-    for i in range(len(positions)):
-        k = offset + i
-        for name, array, has_extra in nav:
-            views[name] = array[k] if has_extra else array[k : k + 1]
-        p = first + i if contiguous else int(positions[i])
-        meta._positions = range(p, p + 1)  # noqa: SLF001 - the engine owns meta
-        process(tile[i])
+    depth = len(positions)
+    names = [name for name, _, _ in buffers.nav]
+    rows = [
+        array[offset : offset + depth] if has_extra else array[offset : offset + depth].reshape(depth, 1)
+        for _, array, has_extra in buffers.nav
+    ]
+    flat: Iterable[int] = positions if isinstance(positions, range) else positions.tolist()
+    if not names:
+        for p, frame in zip(flat, tile, strict=True):
+            meta._positions = p  # noqa: SLF001 - the engine owns meta
+            process(frame)
+    elif len(names) == 1:
+        name = names[0]
+        for p, frame, row in zip(flat, tile, rows[0], strict=True):
+            views[name] = row
+            meta._positions = p  # noqa: SLF001
+            process(frame)
+    else:
+        for p, frame, *row_views in zip(flat, tile, *rows, strict=True):
+            views.update(zip(names, row_views, strict=True))
+            meta._positions = p  # noqa: SLF001
+            process(frame)
 
 
 @dataclass(frozen=True)

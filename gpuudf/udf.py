@@ -85,12 +85,15 @@ class UDFMeta:
         self.device_class = device_class
         self.device_id = device_id
         self.array_backend = array_backend
-        self._positions: range | np.ndarray[Any, Any] = range(0)
+        # an int while process_frame runs (one frame), else a range or index array
+        self._positions: int | range | np.ndarray[Any, Any] = range(0)
 
     @property
     def slice(self) -> slice:
         """Flat nav range spanned by the current frames (``stop`` exclusive)."""
         positions = self._positions
+        if isinstance(positions, int):
+            return slice(positions, positions + 1)
         if len(positions) == 0:
             return slice(0, 0)
         return slice(int(positions[0]), int(positions[-1]) + 1)
@@ -99,13 +102,13 @@ class UDFMeta:
     def coordinates(self) -> np.ndarray[Any, np.dtype[np.intp]]:
         """Nav coordinates of the current frames, shape ``(frames, nav_dims)``."""
         nav_shape = self.dataset_shape.nav  # type: ignore[attr-defined]
-        flat = np.asarray(self._positions, dtype=np.intp)
+        flat = self.flat_positions
         return np.stack(np.unravel_index(flat, nav_shape), axis=-1)
 
     @property
     def flat_positions(self) -> np.ndarray[Any, np.dtype[np.intp]]:
         """Flat nav indices of the current frames."""
-        return np.asarray(self._positions, dtype=np.intp)
+        return np.asarray(self._positions, dtype=np.intp).reshape(-1)
 
 
 class UDF:

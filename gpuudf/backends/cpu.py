@@ -23,7 +23,7 @@ class NumpyBackend(Backend):
     array_backend = "numpy"
     device_class = "cpu"
     device_id = None
-    default_tile_nbytes = 1 * 2**20
+    default_tile_nbytes = 8 * 2**20
 
     @property
     def xp(self) -> Any:

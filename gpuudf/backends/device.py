@@ -182,6 +182,8 @@ class DeviceBackend(Backend):
         The device operations.
     device_id
         The GPU index, as in ``cuda:N``.
+    label
+        The device kind in names: ``cuda``, or ``sim`` for the simulated device.
     """
 
     array_backend = "cupy"
@@ -197,8 +199,9 @@ class DeviceBackend(Backend):
     #: Below this many bytes per thread a tile is read by the feeder alone.
     MIN_READ_NBYTES_PER_THREAD = 4 * 2**20
 
-    def __init__(self, api: DeviceAPI, device_id: int) -> None:
+    def __init__(self, api: DeviceAPI, device_id: int, label: str = "cuda") -> None:
         self.api = api
+        self.label = label
         self._read_pool: ThreadPoolExecutor | None = None
         self.timings = PipelineTimings()
         self._registered: dict[tuple[int, int], weakref.finalize[Any, Any]] = {}
@@ -219,6 +222,9 @@ class DeviceBackend(Backend):
     def pinned_ring_allocations(self) -> int:
         """How often the pinned ring was (re)allocated; once per worker normally."""
         return self._ring.allocations
+
+    def describe(self) -> str:
+        return f"{self.label}:{self.device_id}"
 
     def tile_budget_nbytes(self) -> int:
         """Tens of MiB, capped by a share of the device's free memory."""

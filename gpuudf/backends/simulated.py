@@ -9,7 +9,8 @@ CUDA data path (``device.py``) and every UDF the way a GPU would:
   exactly where CuPy's do: ``numpy.asarray(a)``, ``host[...] = a``, mixing a
   device array with a NumPy array in one operation, and a non-scalar NumPy
   array assigned into anything but a whole device array.  Reductions return
-  0-d device arrays, not scalars, as CuPy's do.  ``float(a)``, ``int(a)``,
+  0-d device arrays, not scalars, as CuPy's do.  Dtypes CuPy has no arrays
+  of (strings, objects, datetimes, records) are refused at allocation.  ``float(a)``, ``int(a)``,
   ``a.item()`` and ``a.get()`` work (they synchronise on a GPU).
 - Every crossing of the simulated bus is counted in :data:`TRANSFERS`, so a
   test can assert the transfer pattern of a run (one host-to-device copy per
@@ -260,6 +261,9 @@ class SimulatedArrayModule:
         self._namespace = namespace
 
     def _check(self, array: np.ndarray[Any, Any]) -> None:
+        if array.dtype.kind not in "biufc":
+            msg = f"Unsupported dtype {array.dtype}"  # as CuPy: no strings, objects, datetimes, records
+            raise ValueError(msg)
         if self.max_alloc_nbytes is not None and array.nbytes > self.max_alloc_nbytes:
             msg = f"simulated device: out of memory allocating {array.nbytes} bytes"
             raise SimulatedOutOfMemoryError(msg)
@@ -291,6 +295,8 @@ class SimulatedArrayModule:
         attribute = getattr(self._namespace, name)
         if isinstance(attribute, types.ModuleType):
             return SimulatedArrayModule(self.max_alloc_nbytes, attribute)
+        if name in ("mgrid", "ogrid", "r_", "c_"):
+            return _IndexTricks(attribute)
         if isinstance(attribute, type) or not callable(attribute):
             return attribute  # dtypes, constants
         creation = name in _CREATION
@@ -303,6 +309,17 @@ class SimulatedArrayModule:
 
         function.__name__ = name
         return function
+
+
+class _IndexTricks:
+    """``mgrid``, ``ogrid``, ``r_``, ``c_``: indexed, not called; results on the device."""
+
+    def __init__(self, trick: Any) -> None:
+        self._trick = trick
+
+    def __getitem__(self, key: Any) -> Any:
+        result = self._trick[key]
+        return [_wrap(r) for r in result] if isinstance(result, list) else _wrap(result)
 
 
 class _Stream:
@@ -385,4 +402,4 @@ def make_simulated_backend(
     device_id: int = 0, max_alloc_nbytes: int | None = None, free_nbytes: int = 16 * 2**30
 ) -> DeviceBackend:
     """A CUDA-class backend on the simulated device."""
-    return DeviceBackend(SimulatedAPI(max_alloc_nbytes, free_nbytes), device_id)
+    return DeviceBackend(SimulatedAPI(max_alloc_nbytes, free_nbytes), device_id, label="sim")

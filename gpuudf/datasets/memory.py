@@ -40,7 +40,10 @@ def _shape_from(
         nav = tuple(int(n) for n in nav_shape)
     else:
         sig_size = math.prod(sig)
-        if sig_size == 0 or total % sig_size:
+        if sig_size == 0:
+            msg = f"dataset shape {array_shape} is empty: frames of shape {sig} hold no pixels"
+            raise DataSetError(msg)
+        if total % sig_size:
             msg = f"sig_shape={sig} does not divide data of shape {array_shape}"
             raise DataSetError(msg)
         nav = array_shape[: len(array_shape) - len(sig)]

@@ -10,6 +10,9 @@ from gpuudf.udf import UDF
 
 __all__ = ["SumSigUDF", "SumUDF"]
 
+#: Frames at least this large are added one by one on the CPU (see SumUDF.process_tile).
+_INPLACE_FRAME_NBYTES = 128 * 2**10
+
 
 class SumUDF(UDF):
     """Sum over the navigation axes: one frame-shaped ``intensity``.
@@ -30,7 +33,14 @@ class SumUDF(UDF):
         return {"intensity": self.buffer(kind="sig", dtype=self.meta.input_dtype)}
 
     def process_tile(self, tile: Any) -> None:
-        self.results.intensity[:] += self.xp.sum(tile, axis=0)
+        intensity = self.results.intensity
+        if self.meta.array_backend == "numpy" and tile[0].nbytes >= _INPLACE_FRAME_NBYTES:
+            # large frames: add each in place; a tile sum would cost a
+            # frame-sized temporary, a copy and an extra add per tile
+            for frame in tile:
+                intensity += frame
+        else:
+            intensity += self.xp.sum(tile, axis=0)
 
     def merge(self, dest: BufferViews, src: BufferViews) -> None:
         dest.intensity[:] += src.intensity

@@ -1,0 +1,126 @@
+"""Fixtures shared by the whole test suite.
+
+Executors
+---------
+Every behaviour test that runs a UDF asks for the ``ctx`` fixture, which is
+parametrised over :data:`EXECUTOR_PARAMS`.  A new executor or backend (a
+simulated GPU device, worker processes, ...) joins every behaviour test by
+appending one ``ExecutorCase`` (from ``tests.udfs_for_tests``) to that list; the case also says what a
+UDF running there must see in ``self.meta``.
+
+Partitions
+----------
+Tests that load data through ``load_partitioned`` run once per entry of
+:data:`PARTITION_PARAMS` (1, 3 and 7 partitions, and one partition per frame);
+their expected values never depend on the count.
+
+GPU tests
+---------
+Tests marked ``gpu`` are skipped here, and only here, where CuPy sees no
+usable CUDA device; ``pytest -m gpu`` runs them on a machine with one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import gpuudf
+from gpuudf.datasets import DataSet
+from gpuudf.executors import InlineExecutor
+from tests.udfs_for_tests import ExecutorCase
+
+#: Executors every behaviour test runs on; append to add one.
+EXECUTOR_PARAMS = [
+    pytest.param(
+        ExecutorCase(make=InlineExecutor, device_class="cpu", device_id=None, array_backend="numpy"),
+        id="inline",
+    ),
+    pytest.param(
+        ExecutorCase(make=lambda: InlineExecutor("sim:0"), device_class="cuda", device_id=0, array_backend="cupy"),
+        id="inline-sim",
+    ),
+    pytest.param(
+        ExecutorCase(make=lambda: InlineExecutor("cuda:0"), device_class="cuda", device_id=0, array_backend="cupy"),
+        id="inline-cuda",
+        marks=pytest.mark.gpu,
+    ),
+]
+
+#: Marks "one partition per frame" in :data:`PARTITION_PARAMS`.
+PER_FRAME = "per-frame"
+
+#: Partition counts every partition-sensitive test runs with.
+PARTITION_PARAMS = [
+    pytest.param(1, id="1-partition"),
+    pytest.param(3, id="3-partitions"),
+    pytest.param(7, id="7-partitions"),
+    pytest.param(PER_FRAME, id="partition-per-frame"),
+]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu``-marked tests where no CUDA GPU is usable: the one place that decides."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    from gpuudf.backends.cuda import cupy_usable
+
+    if cupy_usable():
+        return
+    skip = pytest.mark.skip(reason="needs a usable CUDA GPU with CuPy")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
+@pytest.fixture(params=EXECUTOR_PARAMS)
+def executor_case(request: pytest.FixtureRequest) -> ExecutorCase:
+    """The executor the current test runs on."""
+    case: ExecutorCase = request.param
+    return case
+
+
+@pytest.fixture
+def ctx(executor_case: ExecutorCase) -> Iterator[gpuudf.Context]:
+    """A Context on the executor under test, closed after the test."""
+    with gpuudf.Context(executor=executor_case.make()) as context:
+        yield context
+
+
+@pytest.fixture(params=PARTITION_PARAMS)
+def num_partitions(request: pytest.FixtureRequest) -> int | str:
+    """A partition count, or :data:`PER_FRAME`."""
+    value: int | str = request.param
+    return value
+
+
+@pytest.fixture
+def load_partitioned(ctx: gpuudf.Context, num_partitions: int | str) -> Callable[..., DataSet]:
+    """``load_partitioned(data, sig_dims=2, **kwargs)``: a memory dataset split as the test is parametrised."""
+
+    def load(data: np.ndarray[Any, Any], sig_dims: int = 2, **kwargs: Any) -> DataSet:
+        frames = math.prod(data.shape[: data.ndim - sig_dims])
+        count = frames if num_partitions == PER_FRAME else int(num_partitions)
+        return ctx.load("memory", data=data, sig_dims=sig_dims, num_partitions=count, **kwargs)
+
+    return load
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded generator: every run of the suite sees the same data."""
+    return np.random.default_rng(20240611)
+
+
+@pytest.fixture
+def random_counts(rng: np.random.Generator) -> Callable[..., np.ndarray[Any, Any]]:
+    """``random_counts(shape, dtype="float32", high=10)``: random small integers in ``dtype``."""
+
+    def make(shape: tuple[int, ...], dtype: Any = "float32", high: int = 10) -> np.ndarray[Any, Any]:
+        return rng.integers(0, high, size=shape).astype(dtype)
+
+    return make

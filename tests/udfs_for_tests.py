@@ -1,0 +1,243 @@
+"""UDFs and reference computations shared by several test modules.
+
+Every UDF here computes with ``self.xp`` inside ``process_*`` and only touches
+NumPy in ``merge``/``get_results``, so the same classes run unchanged on any
+executor or backend added to ``EXECUTOR_PARAMS`` in ``conftest.py``.
+
+Test data are small non-negative integers stored as floats, so sums are exact
+in any order: results can be compared with ``assert_array_equal`` and must not
+depend on the partition count or tile depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gpuudf import UDF
+from gpuudf.buffers import BufferDeclaration, BufferViews
+from gpuudf.datasets import DataSet
+from gpuudf.executors import Executor
+
+__all__ = [
+    "DATA_SHAPE",
+    "NAV_SHAPE",
+    "SIG_SHAPE",
+    "AnyBackendUDF",
+    "ExecutorCase",
+    "MaxUDF",
+    "ProbeUDF",
+    "ProcessCalledError",
+    "SumFrameUDF",
+    "SumPartitionUDF",
+    "SumTileUDF",
+    "nav_axes",
+    "selected_partitions",
+    "sig_axes",
+]
+
+
+@dataclass(frozen=True)
+class ExecutorCase:
+    """An executor under test and what a UDF running on it sees in ``self.meta``."""
+
+    make: Callable[[], Executor]
+    device_class: str
+    device_id: int | None
+    array_backend: str
+
+
+#: The standard asymmetric test shape: nav != sig, odd sizes.
+NAV_SHAPE = (5, 7)
+SIG_SHAPE = (9, 11)
+DATA_SHAPE = (*NAV_SHAPE, *SIG_SHAPE)
+
+
+def nav_axes(data: np.ndarray[Any, Any], sig_dims: int) -> tuple[int, ...]:
+    """The navigation axes of ``data``."""
+    return tuple(range(data.ndim - sig_dims))
+
+
+def sig_axes(data: np.ndarray[Any, Any], sig_dims: int) -> tuple[int, ...]:
+    """The signal axes of ``data``."""
+    return tuple(range(data.ndim - sig_dims, data.ndim))
+
+
+def selected_partitions(dataset: DataSet, roi: np.ndarray[Any, Any] | None) -> list[np.ndarray[Any, Any]]:
+    """Flat positions of the selected frames of each partition that has any."""
+    flat_roi = np.ones(dataset.shape.nav_size, dtype=bool) if roi is None else np.asarray(roi).reshape(-1)
+    groups = []
+    for partition in dataset.get_partitions():
+        positions = np.flatnonzero(flat_roi[partition.start : partition.stop]) + partition.start
+        if len(positions):
+            groups.append(positions)
+    return groups
+
+
+class ProcessCalledError(Exception):
+    """Raised by test UDFs whose process method must never run."""
+
+
+class AnyBackendUDF(UDF):
+    """Base of test UDFs written with ``self.xp``: they run on NumPy and CuPy workers alike."""
+
+    def get_backends(self) -> tuple[str, ...]:
+        return ("numpy", "cupy")
+
+
+class MaxUDF(AnyBackendUDF):
+    """The example of API.md §2: the elementwise maximum over all frames."""
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        return {"maxbuf": self.buffer(kind="sig", dtype=self.meta.input_dtype)}
+
+    def preprocess(self) -> None:
+        self.results.maxbuf[:] = -np.inf
+
+    def process_frame(self, frame: Any) -> None:
+        self.results.maxbuf[:] = self.xp.maximum(frame, self.results.maxbuf)
+
+    def merge(self, dest: BufferViews, src: BufferViews) -> None:
+        dest.maxbuf[:] = np.maximum(dest.maxbuf, src.maxbuf)
+
+
+class _SumBase(AnyBackendUDF):
+    """Per-frame sums (nav), the sum of all frames (sig) and a frame count (single).
+
+    Subclasses differ only in the process method, so they must agree.
+    """
+
+    def __init__(self, depth: int | None = None) -> None:
+        super().__init__(depth=depth)
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        return {
+            "per_frame": self.buffer(kind="nav", dtype="float64"),
+            "total": self.buffer(kind="sig", dtype="float64"),
+            "count": self.buffer(kind="single", dtype="int64"),
+        }
+
+    def get_tiling_preferences(self) -> Mapping[str, int]:
+        return {} if self.params.depth is None else {"depth": self.params.depth}
+
+    def merge(self, dest: BufferViews, src: BufferViews) -> None:
+        dest.per_frame[:] = src.per_frame
+        dest.total += src.total
+        dest.count += src.count
+
+    def _add_stack(self, stack: Any) -> None:
+        sig = tuple(range(1, stack.ndim))
+        self.results.per_frame[:] = self.xp.sum(stack, axis=sig)
+        self.results.total += self.xp.sum(stack, axis=0)
+        self.results.count += stack.shape[0]
+
+
+class SumFrameUDF(_SumBase):
+    """:class:`_SumBase` with ``process_frame``."""
+
+    def process_frame(self, frame: Any) -> None:
+        self.results.per_frame[:] = self.xp.sum(frame)
+        self.results.total += frame
+        self.results.count += 1
+
+
+class SumTileUDF(_SumBase):
+    """:class:`_SumBase` with ``process_tile``."""
+
+    def process_tile(self, tile: Any) -> None:
+        self._add_stack(tile)
+
+
+class SumPartitionUDF(_SumBase):
+    """:class:`_SumBase` with ``process_partition``."""
+
+    def process_partition(self, partition: Any) -> None:
+        self._add_stack(partition)
+
+
+class ProbeUDF(AnyBackendUDF):
+    """Records what the engine shows a UDF: positions, slices and view shapes.
+
+    Buffers (all nav unless noted), per frame:
+
+    - ``coords``: ``meta.coordinates`` seen by the call that processed the frame;
+    - ``slice_start``/``slice_stop``: ``meta.slice`` of that call;
+    - ``view_shapes``: shapes of the views and of the data in that call;
+    - ``pre_start``/``pre_stop``: ``meta.slice`` in ``preprocess``, assigned to
+      the whole nav view there;
+    - ``post_frames``: the length of the nav view in ``postprocess``;
+    - ``plain``/``with_extra``: nav buffers without and with ``extra_shape``;
+    - ``sig_calls`` (sig) and ``frames_seen`` (single): merged counts.
+    """
+
+    EXTRA = (2, 3)
+
+    def __init__(self, method: str = "frame", depth: int | None = None) -> None:
+        super().__init__(method=method, depth=depth)
+
+    def get_method(self) -> str:
+        return str(self.params.method)
+
+    def get_tiling_preferences(self) -> Mapping[str, int]:
+        return {} if self.params.depth is None else {"depth": self.params.depth}
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        nav_dims = len(self.meta.dataset_shape.nav)
+        return {
+            "coords": self.buffer(kind="nav", extra_shape=(nav_dims,), dtype="int64"),
+            "slice_start": self.buffer(kind="nav", dtype="int64"),
+            "slice_stop": self.buffer(kind="nav", dtype="int64"),
+            "view_shapes": self.buffer(kind="nav", dtype=object),
+            "pre_start": self.buffer(kind="nav", dtype="int64"),
+            "pre_stop": self.buffer(kind="nav", dtype="int64"),
+            "post_frames": self.buffer(kind="nav", dtype="int64"),
+            "plain": self.buffer(kind="nav", dtype="float32"),
+            "with_extra": self.buffer(kind="nav", extra_shape=self.EXTRA, dtype="float32"),
+            "sig_calls": self.buffer(kind="sig", dtype="int64"),
+            "frames_seen": self.buffer(kind="single", dtype="int64"),
+        }
+
+    def preprocess(self) -> None:
+        self.results.pre_start = self.meta.slice.start
+        self.results.pre_stop = self.meta.slice.stop
+
+    def postprocess(self) -> None:
+        self.results.post_frames = len(self.results.plain)
+
+    def _record(self, data: Any) -> None:
+        results = self.results
+        coordinates = self.meta.coordinates
+        results.coords = self.xp.asarray(coordinates.reshape(results.coords.shape))
+        results.slice_start = self.meta.slice.start
+        results.slice_stop = self.meta.slice.stop
+        shapes = {
+            "plain": tuple(results.plain.shape),
+            "with_extra": tuple(results.with_extra.shape),
+            "sig": tuple(results.sig_calls.shape),
+            "single": tuple(results.frames_seen.shape),
+            "data": tuple(data.shape),
+            "frames": len(coordinates),
+        }
+        view = results.view_shapes
+        for i in range(len(view)):
+            view[i] = shapes
+        results.sig_calls += 1
+        results.frames_seen += len(coordinates)
+
+    def process_frame(self, frame: Any) -> None:
+        self._record(frame)
+
+    def process_tile(self, tile: Any) -> None:
+        self._record(tile)
+
+    def process_partition(self, partition: Any) -> None:
+        self._record(partition)
+
+    def merge(self, dest: BufferViews, src: BufferViews) -> None:
+        for name in ("coords", "slice_start", "slice_stop", "view_shapes", "pre_start", "pre_stop", "post_frames"):
+            setattr(dest, name, getattr(src, name))
+        dest.sig_calls += src.sig_calls
+        dest.frames_seen += src.frames_seen
