@@ -157,7 +157,7 @@ class UDFRun:
         all_positions = range(shape.nav_size) if self.roi is None else np.flatnonzero(self.roi)
         self.num_selected = len(all_positions)
         self.hosts: list[_HostUDF] = []
-        input_dtypes, methods, declarations_all, tiling = [], [], [], []
+        input_dtypes, methods, declarations_all = [], [], []
         for udf in host_copies:
             name = type(udf).__name__
             input_dtype = _input_dtype(udf, dataset)
@@ -175,7 +175,6 @@ class UDFRun:
             _check_merge(udf, declarations)
             input_dtypes.append(input_dtype)
             declarations_all.append(declarations)
-            tiling.append(dict(udf.get_tiling_preferences()))
             raw = {
                 n: _HOST.zeros(d.local_shape(self.num_selected, shape.sig), d.dtype)
                 for n, d in declarations.items()
@@ -197,7 +196,6 @@ class UDFRun:
             input_dtypes=tuple(input_dtypes),
             methods=tuple(methods),
             declarations=tuple(declarations_all),
-            tiling=tuple(tiling),
             backends=array_backends,
         )
         partitions = dataset.get_partitions(min_partitions=executor.num_workers())

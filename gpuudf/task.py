@@ -63,7 +63,6 @@ class RunPlan:
     input_dtypes: tuple[np.dtype[Any], ...]
     methods: tuple[str, ...]
     declarations: tuple[Mapping[str, BufferDeclaration], ...]
-    tiling: tuple[Mapping[str, int], ...]
     backends: tuple[str, ...]
     _workers: dict[int, list[UDF]] = field(default_factory=dict, repr=False)
 
@@ -114,17 +113,22 @@ class PartitionResult:
 def tile_depth(plan: RunPlan, backend: Backend, num_frames: int) -> int:
     """Frames per tile for this run on this backend.
 
-    The smallest of: what fits the byte budget (the backend's default or the
-    UDFs' ``total_size``), any UDF's ``depth`` preference, and the partition.
-    A UDF that processes whole partitions gets the partition in one tile.
+    The byte budget is the smallest ``total_size`` the UDFs prefer on this
+    backend (asked on the worker, so a UDF may prefer differently on a CPU
+    and a GPU), else the backend's default; the backend caps it by what its
+    memory allows.  Any UDF's ``depth`` preference and the partition cap the
+    depth further.  A UDF that processes whole partitions gets the partition
+    in one tile.
     """
     if "partition" in plan.methods:
         return max(num_frames, 1)
+    preferences = [udf.get_tiling_preferences() for udf in plan.udfs_for(backend)]
     itemsize = max(dt.itemsize for dt in (*plan.input_dtypes, plan.dataset.dtype))
     frame_nbytes = plan.dataset.shape.sig_size * itemsize
-    total = min([backend.tile_budget_nbytes(), *(int(p["total_size"]) for p in plan.tiling if "total_size" in p)])
+    preferred = [int(p["total_size"]) for p in preferences if "total_size" in p]
+    total = backend.tile_budget_nbytes(min(preferred) if preferred else None)
     depth = max(1, total // frame_nbytes)
-    for prefs in plan.tiling:
+    for prefs in preferences:
         if "depth" in prefs:
             depth = min(depth, max(1, int(prefs["depth"])))
     return max(1, min(depth, num_frames))

@@ -79,9 +79,13 @@ class Backend(ABC):
         """Make this device (and its compute stream) current while a partition runs."""
         return contextlib.nullcontext()
 
-    def tile_budget_nbytes(self) -> int:
-        """Bytes of input data one tile may take on this device now."""
-        return self.default_tile_nbytes
+    #: No tile larger than this, whatever a UDF prefers.
+    max_tile_nbytes: int = 512 * 2**20
+
+    def tile_budget_nbytes(self, preferred: int | None = None) -> int:
+        """Bytes of input data one tile may take: ``preferred`` or the default, within limits."""
+        wanted = self.default_tile_nbytes if preferred is None else preferred
+        return max(1, min(wanted, self.max_tile_nbytes))
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
         """Whether ``exc`` means the device ran out of memory."""

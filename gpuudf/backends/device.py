@@ -226,11 +226,11 @@ class DeviceBackend(Backend):
     def describe(self) -> str:
         return f"{self.label}:{self.device_id}"
 
-    def tile_budget_nbytes(self) -> int:
-        """Tens of MiB, capped by a share of the device's free memory."""
+    def tile_budget_nbytes(self, preferred: int | None = None) -> int:
+        """Tens of MiB by default, always capped by a share of the device's free memory."""
         with self.api.activate():
             free_share = int(self.api.free_nbytes() * self.FREE_MEMORY_SHARE_PER_TILE)
-        return max(1, min(self.default_tile_nbytes, free_share))
+        return max(1, min(super().tile_budget_nbytes(preferred), free_share))
 
     def activate(self) -> contextlib.AbstractContextManager[Any]:
         stack = contextlib.ExitStack()
