@@ -145,7 +145,7 @@ class _PartitionBuffers:
     def __init__(
         self, udf: UDF, declarations: Mapping[str, BufferDeclaration], backend: Backend, num_frames: int
     ) -> None:
-        sig_shape = udf.meta.dataset_shape.sig  # type: ignore[attr-defined]
+        sig_shape = udf.meta.dataset_shape.sig
         self.arrays: dict[str, Any] = {}
         self.nav: list[tuple[str, Any, bool]] = []
         for name, decl in declarations.items():

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from gpuudf.buffers import BufferDeclaration, BufferViews, declare_buffer
 from gpuudf.errors import UDFDefinitionError
+from gpuudf.shape import Shape
 
 __all__ = ["PROCESS_METHODS", "UDF", "UDFMeta", "UDFParams", "UDFTaskData", "process_method_of"]
 
@@ -70,7 +71,7 @@ class UDFMeta:
     def __init__(
         self,
         *,
-        dataset_shape: tuple[int, ...],
+        dataset_shape: Shape,
         dataset_dtype: np.dtype[Any],
         input_dtype: np.dtype[Any],
         roi: np.ndarray[Any, np.dtype[np.bool_]] | None,
@@ -101,7 +102,7 @@ class UDFMeta:
     @property
     def coordinates(self) -> np.ndarray[Any, np.dtype[np.intp]]:
         """Nav coordinates of the current frames, shape ``(frames, nav_dims)``."""
-        nav_shape = self.dataset_shape.nav  # type: ignore[attr-defined]
+        nav_shape = self.dataset_shape.nav
         flat = self.flat_positions
         return np.stack(np.unravel_index(flat, nav_shape), axis=-1)
 
