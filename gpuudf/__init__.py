@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gpuudf.backends import detect
 from gpuudf.buffers import BufferWrapper
-from gpuudf.context import Context
+from gpuudf.context import Context, UDFResults
 from gpuudf.errors import (
     BackendUnavailableError,
     DataSetError,
@@ -13,6 +13,7 @@ from gpuudf.errors import (
     UDFRunCancelled,
     WorkerError,
 )
+from gpuudf.runner import CancelHandle
 from gpuudf.shape import Shape
 from gpuudf.udf import UDF
 
@@ -20,11 +21,13 @@ __all__ = [
     "UDF",
     "BackendUnavailableError",
     "BufferWrapper",
+    "CancelHandle",
     "Context",
     "DataSetError",
     "DeviceOutOfMemoryError",
     "Shape",
     "UDFDefinitionError",
+    "UDFResults",
     "UDFRunCancelled",
     "WorkerError",
     "__version__",

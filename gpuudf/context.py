@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Generator, Sequence
 from typing import Any, overload
 
 from gpuudf.datasets import DataSet, load
-from gpuudf.executors import Executor, InlineExecutor
-from gpuudf.runner import Results, UDFRun
+from gpuudf.errors import UDFRunCancelled
+from gpuudf.executors import Executor, InlineExecutor, LocalExecutor
+from gpuudf.progress import ProgressCallback, RunProgress, check_progress
+from gpuudf.runner import CancelHandle, Results, UDFRun
 from gpuudf.udf import UDF
 
-__all__ = ["Context"]
+__all__ = ["AsyncUDFResultsIterator", "Context", "UDFResults", "UDFResultsIterator"]
 
 
 class Context:
@@ -43,11 +46,14 @@ class Context:
         Parameters
         ----------
         executor_spec
-            ``"inline"`` (keyword ``device``, default ``"cpu"``).
+            ``"inline"`` (keyword ``device``, default ``"cpu"``) or ``"local"``
+            (keywords ``cpus`` and ``cudas`` of :class:`LocalExecutor`).
         """
         if executor_spec == "inline":
             return cls(executor=InlineExecutor(**kwargs))
-        msg = f"unknown executor {executor_spec!r}; available: 'inline'"
+        if executor_spec == "local":
+            return cls(executor=LocalExecutor(**kwargs))
+        msg = f"unknown executor {executor_spec!r}; available: 'inline', 'local'"
         raise ValueError(msg)
 
     def load(self, kind: str, /, **kwargs: Any) -> DataSet:
@@ -66,10 +72,11 @@ class Context:
         dataset: DataSet,
         udf: UDF,
         roi: Any = ...,
-        progress: bool = ...,
+        progress: bool | ProgressCallback = ...,
         plots: Any = ...,
         sync: bool = ...,
         backends: Sequence[str] | None = ...,
+        cancel: CancelHandle | None = ...,
     ) -> Results: ...
     @overload
     def run_udf(
@@ -77,20 +84,22 @@ class Context:
         dataset: DataSet,
         udf: Sequence[UDF],
         roi: Any = ...,
-        progress: bool = ...,
+        progress: bool | ProgressCallback = ...,
         plots: Any = ...,
         sync: bool = ...,
         backends: Sequence[str] | None = ...,
+        cancel: CancelHandle | None = ...,
     ) -> list[Results]: ...
     def run_udf(  # noqa: PLR0917 - LiberTEM's positional order, kept for ports
         self,
         dataset: DataSet,
         udf: UDF | Sequence[UDF],
         roi: Any = None,
-        progress: bool = False,
+        progress: bool | ProgressCallback = False,
         plots: Any = None,
         sync: bool = True,
         backends: Sequence[str] | None = None,
+        cancel: CancelHandle | None = None,
     ) -> Any:
         """Run one UDF, or several in one pass over the data.
 
@@ -103,13 +112,18 @@ class Context:
         roi
             Frames to process (see the ROI section of the guide).
         progress
-            Show a progress bar counted in frames.
+            ``True`` for a progress bar counted in frames, or a callable
+            ``callback(frames_done, frames_total)`` called after every tile.
         plots
             Live plots; not available yet.
         sync
-            ``False`` returns an awaitable instead of the results.
+            ``False`` returns an awaitable instead of the results; cancelling
+            the task that awaits it cancels the run.
         backends
             Restrict the array backends, e.g. ``("numpy",)``.
+        cancel
+            A :class:`CancelHandle`; its ``cancel()`` stops the run from any
+            thread and this call raises :class:`UDFRunCancelled`.
 
         Returns
         -------
@@ -117,28 +131,59 @@ class Context:
             ``{buffer name: BufferWrapper}`` for one UDF; a list of those, in
             order, for a list of UDFs.
         """
+        results = self._iterate(dataset, udf, roi=roi, progress=progress, plots=plots, backends=backends, cancel=cancel)
+        single = isinstance(udf, UDF)
+        if sync:
+            last = None
+            with results:
+                for last in results:  # noqa: B007 - the last step holds the results
+                    pass
+            assert last is not None
+            return _shaped(last, single)
+        return _await_last(AsyncUDFResultsIterator(results), single)
+
+    def run_udf_iter(  # noqa: PLR0917 - same order as run_udf
+        self,
+        dataset: DataSet,
+        udf: UDF | Sequence[UDF],
+        roi: Any = None,
+        progress: bool | ProgressCallback = False,
+        plots: Any = None,
+        sync: bool = True,
+        backends: Sequence[str] | None = None,
+        cancel: CancelHandle | None = None,
+    ) -> UDFResultsIterator | AsyncUDFResultsIterator:
+        """Run like :meth:`run_udf`, yielding partial results as partitions are merged.
+
+        Each item is a :class:`UDFResults`; the last one holds the final
+        results.  Items are live views of the run's buffers, valid until the
+        next step: copy what you keep.  ``.cancel()`` on the iterator stops the
+        run (the loop raises :class:`UDFRunCancelled`); breaking out of the
+        loop or ``.close()`` stops it silently.  With ``sync=False`` this is an
+        async iterator (``async for``).  ``cancel`` works as in :meth:`run_udf`.
+        """
+        results = self._iterate(dataset, udf, roi=roi, progress=progress, plots=plots, backends=backends, cancel=cancel)
+        return results if sync else AsyncUDFResultsIterator(results)
+
+    def _iterate(
+        self,
+        dataset: DataSet,
+        udf: UDF | Sequence[UDF],
+        /,
+        *,
+        roi: Any,
+        progress: bool | ProgressCallback,
+        plots: Any,
+        backends: Sequence[str] | None,
+        cancel: CancelHandle | None,
+    ) -> UDFResultsIterator:
         if plots:
             msg = "live plots (plots=...) are not available yet"
             raise NotImplementedError(msg)
-        single = isinstance(udf, UDF)
+        check_progress(progress)
         udfs = [udf] if isinstance(udf, UDF) else list(udf)
         run = UDFRun(dataset, udfs, self.executor, roi=roi, backends=backends)
-
-        def finish() -> Any:
-            bar = _progress_bar(run) if progress else None
-            try:
-                for result in run.run():
-                    if bar is not None:
-                        bar.update(result.num_frames)
-            finally:
-                if bar is not None:
-                    bar.close()
-            results = run.results()
-            return results[0] if single else results
-
-        if sync:
-            return finish()
-        return asyncio.to_thread(finish)
+        return UDFResultsIterator(run, progress, CancelHandle() if cancel is None else cancel)
 
     def close(self) -> None:
         """Release the executor's workers."""
@@ -154,7 +199,134 @@ class Context:
         return f"Context(executor={self.executor!r})"
 
 
-def _progress_bar(run: UDFRun) -> Any:
-    from tqdm.auto import tqdm  # noqa: PLC0415 - only runs that ask for a bar pay for tqdm
+class UDFResults:
+    """One step of a run: the results so far and which frames they cover.
 
-    return tqdm(total=run.num_selected, unit="frame", desc="gpuudf")
+    ``damage`` is the nav-shaped mask of the frames merged at this step (a
+    copy).  ``buffers`` holds one ``{name: BufferWrapper}`` dict per UDF,
+    computed through each UDF's ``get_results`` when first read; ``sig`` and
+    ``single`` buffers share memory with the run.  Read ``buffers`` before
+    the run takes its next step (and copy what you keep): afterwards they
+    would describe a later state, so reading them raises ``RuntimeError``.
+    The last step stays readable.
+    """
+
+    def __init__(self, run: UDFRun) -> None:
+        self._run = run
+        self._frames_merged = run.frames_merged
+        self.damage = run.damage
+        self._buffers: tuple[Results, ...] | None = None
+
+    @property
+    def buffers(self) -> tuple[Results, ...]:
+        """Per UDF, ``{buffer name: BufferWrapper}``."""
+        if self._buffers is None:
+            if self._run.frames_merged != self._frames_merged:
+                msg = (
+                    "this step's buffers are gone: the run has moved on since. Read .buffers "
+                    "inside the loop and copy what you keep (np.array(wrapper.data))"
+                )
+                raise RuntimeError(msg)
+            self._buffers = tuple(self._run.results())
+        return self._buffers
+
+    def __repr__(self) -> str:
+        return f"<UDFResults: {int(self.damage.sum())} of {self._run.num_selected} frames merged>"
+
+
+class UDFResultsIterator:
+    """What ``run_udf_iter`` returns: partial results, one per merged partition."""
+
+    def __init__(self, run: UDFRun, progress: bool | ProgressCallback, cancel: CancelHandle) -> None:
+        self._run = run
+        self._progress_spec = progress
+        self._cancel = cancel
+        self._steps: Generator[UDFResults, None, None] | None = None
+
+    def _generate(self) -> Generator[UDFResults, None, None]:
+        progress = RunProgress(self._progress_spec, self._run.num_selected)
+        try:
+            for _ in self._run.run(self._cancel, progress.advance):
+                if not self._run.complete:
+                    yield UDFResults(self._run)
+            # the last step is always there, also when no partition had frames
+            yield UDFResults(self._run)
+        finally:
+            progress.close()
+
+    def __iter__(self) -> UDFResultsIterator:
+        return self
+
+    def __next__(self) -> UDFResults:
+        if self._steps is None:
+            self._steps = self._generate()
+        return next(self._steps)
+
+    def cancel(self) -> None:
+        """Stop the run from any thread; the loop raises :class:`UDFRunCancelled`."""
+        self._cancel.cancel()
+
+    def close(self) -> None:
+        """Stop the run and release what it holds; no exception."""
+        if self._steps is not None:
+            self._steps.close()
+
+    def __enter__(self) -> UDFResultsIterator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncUDFResultsIterator:
+    """``run_udf_iter(..., sync=False)``: the same steps for ``async for``.
+
+    Each step runs in a worker thread, so the event loop stays responsive;
+    cancelling the consuming task cancels the run and waits for it to stop.
+    """
+
+    def __init__(self, steps: UDFResultsIterator) -> None:
+        self._steps = steps
+
+    def __aiter__(self) -> AsyncUDFResultsIterator:
+        return self
+
+    async def __anext__(self) -> UDFResults:
+        future = asyncio.ensure_future(asyncio.to_thread(_next_or_none, self._steps))
+        try:
+            step = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            self._steps.cancel()
+            with contextlib.suppress(UDFRunCancelled):
+                await future  # let the run reach its next tile boundary before giving the Context back
+            raise
+        if step is None:
+            raise StopAsyncIteration
+        return step
+
+    def cancel(self) -> None:
+        """Stop the run from any thread; the loop raises :class:`UDFRunCancelled`."""
+        self._steps.cancel()
+
+    async def aclose(self) -> None:
+        """Stop the run and release what it holds."""
+        await asyncio.to_thread(self._steps.close)
+
+
+def _next_or_none(steps: UDFResultsIterator) -> UDFResults | None:
+    return next(steps, None)
+
+
+def _shaped(step: UDFResults, single: bool) -> Any:
+    return step.buffers[0] if single else list(step.buffers)
+
+
+async def _await_last(steps: AsyncUDFResultsIterator, single: bool) -> Any:
+    last = None
+    try:
+        async for last in steps:  # noqa: B007 - the last step holds the results
+            pass
+    finally:
+        await steps.aclose()
+    assert last is not None
+    return _shaped(last, single)

@@ -17,7 +17,8 @@ Policy
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +27,13 @@ import numpy as np
 from gpuudf.backends import NumpyBackend
 from gpuudf.buffers import BufferDeclaration, BufferViews, BufferWrapper, validate_declarations
 from gpuudf.datasets import DataSet, Partition
-from gpuudf.errors import BackendUnavailableError, UDFDefinitionError
+from gpuudf.errors import BackendUnavailableError, UDFDefinitionError, UDFRunCancelled
 from gpuudf.executors import Executor
 from gpuudf.roi import normalize_roi
 from gpuudf.task import PartitionResult, PartitionTask, RunPlan, UDFSpec
 from gpuudf.udf import UDF, UDFMeta, UDFTaskData, process_method_of
 
-__all__ = ["KNOWN_ARRAY_BACKENDS", "UDFRun", "run_udfs"]
+__all__ = ["KNOWN_ARRAY_BACKENDS", "CancelHandle", "UDFRun", "run_udfs"]
 
 KNOWN_ARRAY_BACKENDS = ("numpy", "cupy")
 
@@ -207,6 +208,8 @@ class UDFRun:
         self._nav_slices = {p.index: slice(int(offsets[i]), int(offsets[i + 1])) for i, p in enumerate(partitions)}
         self.tasks = [PartitionTask(self.plan, p) for p, n in zip(partitions, counts, strict=True) if n]
         self.frames_merged = 0
+        self._all_positions = all_positions
+        self._merged = np.zeros(shape.nav_size, dtype=bool)
 
     @property
     def partitions(self) -> list[Partition]:
@@ -222,17 +225,52 @@ class UDFRun:
                 dest_views[name] = array[nav_slice] if host.declarations[name].kind == "nav" else array
             host.src.__dict__.update(buffers)
             host.udf.merge(host.dest, host.src)
+        part = result.partition
+        self._merged[part.start : part.stop] = True if self.roi is None else self.roi[part.start : part.stop]
         self.frames_merged += result.num_frames
 
-    def results(self) -> list[Results]:
-        """The results of every UDF, through ``get_results``."""
-        return [self._results_of(host) for host in self.hosts]
+    @property
+    def complete(self) -> bool:
+        """Whether every selected frame has been merged."""
+        return self.frames_merged == self.num_selected
 
-    def _results_of(self, host: _HostUDF) -> Results:
+    @property
+    def damage(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Nav-shaped mask of the frames merged so far (a copy)."""
+        return self._merged.reshape(self.dataset.shape.nav).copy()
+
+    def results(self) -> list[Results]:
+        """The results of every UDF, through ``get_results``.
+
+        Before the run is complete these are partial results: ``nav``
+        buffers hold values only for merged frames (``valid_mask`` is the
+        damage), ``sig`` and ``single`` buffers what has been merged so far.
+        They share memory with the run's buffers, so they are valid until
+        the next merge.
+        """
+        if self.complete:
+            return [self._results_of(host, self.roi, None) for host in self.hosts]
+        merged_of_selected = self._merged[self._all_positions]
+        return [self._results_of(host, self._merged.copy(), merged_of_selected) for host in self.hosts]
+
+    def _results_of(
+        self,
+        host: _HostUDF,
+        selected: np.ndarray[Any, np.dtype[np.bool_]] | None,
+        merged_of_selected: np.ndarray[Any, np.dtype[np.bool_]] | None,
+    ) -> Results:
         shape = self.dataset.shape
         name = type(host.udf).__name__
         wrappers = {
-            n: BufferWrapper(host.declarations[n], shape.nav, shape.sig, raw=array, selected=self.roi)
+            n: BufferWrapper(
+                host.declarations[n],
+                shape.nav,
+                shape.sig,
+                raw=array[merged_of_selected]
+                if merged_of_selected is not None and host.declarations[n].kind == "nav"
+                else array,
+                selected=selected,
+            )
             for n, array in host.raw.items()
         }
         host.udf.results.__dict__.update({n: w.data for n, w in wrappers.items()})
@@ -257,18 +295,79 @@ class UDFRun:
                     f"{name}.get_results() returned {key!r} with shape {array.shape}; the buffer's shape is {expected}"
                 )
                 raise UDFDefinitionError(msg)
-            wrappers[key] = BufferWrapper(decl, shape.nav, shape.sig, full=array, selected=self.roi)
+            wrappers[key] = BufferWrapper(decl, shape.nav, shape.sig, full=array, selected=selected)
         missing = [n for n, d in host.declarations.items() if not d.allocated_on_workers and n not in returned]
         if missing:
             msg = f"{name}.get_results() must return its result_only buffers, missing: {missing}"
             raise UDFDefinitionError(msg)
         return {n: wrappers[n] for n, d in host.declarations.items() if d.returned}
 
-    def run(self) -> Iterator[PartitionResult]:
-        """Process every task, merging each result as it arrives."""
-        for result in self.executor.run_tasks(self.tasks):
-            self.merge(result)
-            yield result
+    def run(
+        self, cancel: CancelHandle | None = None, on_frames: Callable[[int], None] | None = None
+    ) -> Generator[PartitionResult, None, None]:
+        """Process every task, merging each result as it arrives.
+
+        Parameters
+        ----------
+        cancel
+            Checked after every tile and every merge.
+        on_frames
+            Called with the frames of every finished tile.
+
+        Raises
+        ------
+        UDFRunCancelled
+            When ``cancel`` is cancelled; closing the generator stops the run
+            without it.
+        """
+
+        def on_tile(frames: int) -> None:
+            if on_frames is not None:
+                on_frames(frames)
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        results = self.executor.run_tasks(self.tasks, on_tile)
+        try:
+            for result in results:
+                self.merge(result)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                yield result
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+
+
+class CancelHandle:
+    """Cancels runs from any thread.
+
+    Pass it to ``Context.run_udf(..., cancel=handle)`` (``run_udf_iter``
+    makes its own, reachable as ``.cancel()``); ``handle.cancel()`` stops the
+    run within one tile of work and the caller gets :class:`UDFRunCancelled`.
+    A handle stays cancelled: a run given a cancelled handle stops at once.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask every run using this handle to stop."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise :class:`UDFRunCancelled` once :meth:`cancel` was called."""
+        if self._event.is_set():
+            msg = "the run was cancelled"
+            raise UDFRunCancelled(msg)
 
 
 def run_udfs(

@@ -15,7 +15,7 @@ Policy
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,11 +214,29 @@ class PartitionTask:
         """Array backends this task may run on."""
         return self.plan.backends
 
-    def run(self, backend: Backend) -> PartitionResult:
+    @property
+    def shared(self) -> RunPlan:
+        """The run's plan, shipped to each worker process once per run."""
+        return self.plan
+
+    @property
+    def own(self) -> Partition:
+        """The partition: all a task adds to its plan."""
+        return self.partition
+
+    @classmethod
+    def rebuild(cls, shared: RunPlan, own: Partition) -> PartitionTask:
+        """The task from its plan and partition (on a worker)."""
+        return cls(shared, own)
+
+    def run(self, backend: Backend, on_tile: Callable[[int], None] | None = None) -> PartitionResult:
         """Process the partition on ``backend`` and return its buffers as NumPy.
 
-        On device out-of-memory the backend's pools are freed and the
-        partition starts over with tiles of half the depth, down to one frame.
+        ``on_tile(frames)`` is called after each tile; whatever it raises
+        (a cancellation) stops the partition at that tile boundary.  On device
+        out-of-memory the backend's pools are freed and the partition starts
+        over with tiles of half the depth, down to one frame; ``on_tile`` then
+        gets the frames already reported back as a negative count.
 
         Raises
         ------
@@ -227,14 +245,23 @@ class PartitionTask:
         """
         positions = self.plan.positions_of(self.partition)
         depth = tile_depth(self.plan, backend, len(positions))
+        reported = [0]
+
+        def report(frames: int) -> None:
+            reported[0] += frames
+            if on_tile is not None:
+                on_tile(frames)
+
         with backend.activate():
             while True:
                 try:
-                    return self._run(backend, positions, depth)
+                    return self._run(backend, positions, depth, report)
                 except Exception as exc:
                     if not backend.is_out_of_memory(exc):
                         raise
                     backend.release_memory()
+                    if reported[0]:
+                        report(-reported[0])
                     if depth <= 1 or "partition" in self.plan.methods:
                         msg = (
                             f"partition {self.partition.index} (frames {self.partition.start}-{self.partition.stop}) "
@@ -243,7 +270,9 @@ class PartitionTask:
                         raise DeviceOutOfMemoryError(msg) from exc
                     depth //= 2
 
-    def _run(self, backend: Backend, positions: Positions, depth: int) -> PartitionResult:
+    def _run(
+        self, backend: Backend, positions: Positions, depth: int, report: Callable[[int], None]
+    ) -> PartitionResult:
         plan = self.plan
         udfs = plan.udfs_for(backend)
         num_frames = len(positions)
@@ -279,6 +308,7 @@ class PartitionTask:
                     else:
                         udf.process_partition(tile)  # type: ignore[attr-defined]
                 offset += len(tile_positions)
+                report(len(tile_positions))
         finally:
             tile_iter.close()  # stops the feeder thread of a device backend early on error
 

@@ -31,7 +31,7 @@ import pytest
 
 import gpuudf
 from gpuudf.datasets import DataSet
-from gpuudf.executors import InlineExecutor
+from gpuudf.executors import Executor, InlineExecutor, LocalExecutor
 from tests.udfs_for_tests import ExecutorCase
 
 #: Executors every behaviour test runs on; append to add one.
@@ -49,7 +49,29 @@ EXECUTOR_PARAMS = [
         id="inline-cuda",
         marks=pytest.mark.gpu,
     ),
+    pytest.param(
+        ExecutorCase(
+            make=lambda: LocalExecutor(cpus=2, cudas=[]),
+            device_class="cpu",
+            device_id=None,
+            array_backend="numpy",
+            in_processes=True,
+        ),
+        id="local-2cpu",
+    ),
+    pytest.param(
+        ExecutorCase(
+            make=lambda: LocalExecutor(cpus=0, cudas=["sim:0"]),
+            device_class="cuda",
+            device_id=0,
+            array_backend="cupy",
+            in_processes=True,
+        ),
+        id="local-sim",
+    ),
 ]
+
+_SESSION_EXECUTORS: dict[ExecutorCase, Executor] = {}
 
 #: Marks "one partition per frame" in :data:`PARTITION_PARAMS`.
 PER_FRAME = "per-frame"
@@ -86,9 +108,22 @@ def executor_case(request: pytest.FixtureRequest) -> ExecutorCase:
 
 @pytest.fixture
 def ctx(executor_case: ExecutorCase) -> Iterator[gpuudf.Context]:
-    """A Context on the executor under test, closed after the test."""
-    with gpuudf.Context(executor=executor_case.make()) as context:
-        yield context
+    """A Context on the executor under test, closed after the test (worker processes: at the end)."""
+    if not executor_case.in_processes:
+        with gpuudf.Context(executor=executor_case.make()) as context:
+            yield context
+        return
+    executor = _SESSION_EXECUTORS.get(executor_case)
+    if executor is None:
+        executor = _SESSION_EXECUTORS[executor_case] = executor_case.make()
+    yield gpuudf.Context(executor=executor)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_session_executors() -> Iterator[None]:
+    yield
+    for executor in _SESSION_EXECUTORS.values():
+        executor.close()
 
 
 @pytest.fixture(params=PARTITION_PARAMS)

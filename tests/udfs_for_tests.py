@@ -27,14 +27,19 @@ __all__ = [
     "NAV_SHAPE",
     "SIG_SHAPE",
     "AnyBackendUDF",
+    "DerivedUDF",
     "ExecutorCase",
+    "HookError",
     "MaxUDF",
     "ProbeUDF",
     "ProcessCalledError",
+    "RaisingUDF",
+    "RecordingSumUDF",
     "SumFrameUDF",
     "SumPartitionUDF",
     "SumTileUDF",
     "nav_axes",
+    "process_calls",
     "selected_partitions",
     "sig_axes",
 ]
@@ -48,6 +53,8 @@ class ExecutorCase:
     device_class: str
     device_id: int | None
     array_backend: str
+    #: Worker processes: made once per test session and reused (starting them per test is too slow).
+    in_processes: bool = False
 
 
 #: The standard asymmetric test shape: nav != sig, odd sizes.
@@ -241,3 +248,204 @@ class ProbeUDF(AnyBackendUDF):
             setattr(dest, name, getattr(src, name))
         dest.sig_calls += src.sig_calls
         dest.frames_seen += src.frames_seen
+
+
+# ---------------------------------------------------------------- run control (cancellation, errors, progress)
+#
+# A UDF travels to workers as its class and keyword arguments, and in-process
+# executors hand every copy the very objects passed (lists, callables,
+# events).  The UDFs below use that to report to, and be steered by, the test
+# while a run goes.
+
+
+class HookError(Exception):
+    """Raised by :class:`RaisingUDF` in the hook it was told to fail in."""
+
+
+class RecordingSumUDF(_SumBase):
+    """:class:`_SumBase` that logs every hook call and can be steered per process call.
+
+    Parameters
+    ----------
+    method
+        ``"frame"``, ``"tile"`` or ``"partition"``: the process method that runs.
+    depth
+        Tile depth preference, or ``None``.
+    log
+        A list the UDF appends ``(hook, start, stop)`` to on every call of
+        ``preprocess``, ``process`` (any process method), ``postprocess``,
+        ``merge`` and ``get_results``; ``start``/``stop`` are ``meta.slice``'s
+        bounds (``None`` on the host, for ``merge`` and ``get_results``).
+    on_process
+        Called as ``on_process(n)`` before the ``n``-th process call (1-based)
+        does its work: it may cancel, block, or raise.
+    """
+
+    def __init__(
+        self,
+        method: str = "tile",
+        depth: int | None = None,
+        log: list[tuple[str, int | None, int | None]] | None = None,
+        on_process: Callable[[int], None] | None = None,
+    ) -> None:
+        AnyBackendUDF.__init__(self, method=method, depth=depth, log=log, on_process=on_process)
+
+    def get_method(self) -> str:
+        return str(self.params.method)
+
+    def _get_log(self) -> list[tuple[str, int | None, int | None]]:
+        log: list[tuple[str, int | None, int | None]] | None = self.params.log
+        return log if log is not None else self.__dict__.setdefault("_own_log", [])
+
+    def _log(self, hook: str, on_host: bool = False) -> None:
+        log = self._get_log()
+        if on_host:
+            log.append((hook, None, None))
+        else:
+            log.append((hook, self.meta.slice.start, self.meta.slice.stop))
+
+    def _before_process(self) -> None:
+        self._log("process")
+        on_process = self.params.on_process
+        if on_process is not None:
+            on_process(process_calls(self._get_log()))
+
+    def preprocess(self) -> None:
+        self._log("preprocess")
+
+    def process_frame(self, frame: Any) -> None:
+        self._before_process()
+        self.results.per_frame[:] = self.xp.sum(frame)
+        self.results.total += frame
+        self.results.count += 1
+
+    def process_tile(self, tile: Any) -> None:
+        self._before_process()
+        self._add_stack(tile)
+
+    def process_partition(self, partition: Any) -> None:
+        self._before_process()
+        self._add_stack(partition)
+
+    def postprocess(self) -> None:
+        self._log("postprocess")
+
+    def merge(self, dest: BufferViews, src: BufferViews) -> None:
+        self._log("merge", on_host=True)
+        super().merge(dest, src)
+
+    def get_results(self) -> Mapping[str, Any]:
+        self._log("get_results", on_host=True)
+        return {}
+
+
+def process_calls(log: list[tuple[str, int | None, int | None]]) -> int:
+    """How many process calls a :class:`RecordingSumUDF` logged."""
+    return sum(1 for entry in log if entry[0] == "process")
+
+
+class RaisingUDF(AnyBackendUDF):
+    """Raises :class:`HookError` in ``hook``, once that hook has been called ``skip`` times.
+
+    ``hook`` is one of :data:`HOOKS`; a ``process_*`` hook is also the process
+    method, else ``process_tile`` runs.  ``seen`` (a list shared with the
+    test) counts the hook's calls across every copy of the UDF, so
+    ``hook="preprocess", skip=1`` lets the host's call pass and fails on a worker.
+    """
+
+    HOOKS = ("preprocess", "process_frame", "process_tile", "process_partition", "postprocess", "merge", "get_results")
+
+    def __init__(self, hook: str, skip: int = 0, seen: list[str] | None = None) -> None:
+        super().__init__(hook=hook, skip=skip, seen=seen)
+
+    def get_method(self) -> str:
+        hook = str(self.params.hook)
+        return hook.removeprefix("process_") if hook.startswith("process_") else "tile"
+
+    def get_tiling_preferences(self) -> Mapping[str, int]:
+        return {"depth": 2}
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        return {
+            "per_frame": self.buffer(kind="nav", dtype="float64"),
+            "total": self.buffer(kind="sig", dtype="float64"),
+        }
+
+    def _maybe_raise(self, hook: str) -> None:
+        if hook != self.params.hook:
+            return
+        seen = self.params.seen if self.params.seen is not None else self.__dict__.setdefault("_own_calls", [])
+        seen.append(hook)
+        if len(seen) > self.params.skip:
+            msg = f"{hook} failed on purpose"
+            raise HookError(msg)
+
+    def preprocess(self) -> None:
+        self._maybe_raise("preprocess")
+
+    def _add(self, stack: Any) -> None:
+        self.results.per_frame[:] = self.xp.sum(stack, axis=tuple(range(1, stack.ndim)))
+        self.results.total += self.xp.sum(stack, axis=0)
+
+    def process_frame(self, frame: Any) -> None:
+        self._maybe_raise("process_frame")
+        self.results.per_frame[:] = self.xp.sum(frame)
+        self.results.total += frame
+
+    def process_tile(self, tile: Any) -> None:
+        self._maybe_raise("process_tile")
+        self._add(tile)
+
+    def process_partition(self, partition: Any) -> None:
+        self._maybe_raise("process_partition")
+        self._add(partition)
+
+    def postprocess(self) -> None:
+        self._maybe_raise("postprocess")
+
+    def merge(self, dest: BufferViews, src: BufferViews) -> None:
+        self._maybe_raise("merge")
+        dest.per_frame[:] = src.per_frame
+        dest.total += src.total
+
+    def get_results(self) -> Mapping[str, Any]:
+        self._maybe_raise("get_results")
+        return {}
+
+
+class DerivedUDF(AnyBackendUDF):
+    """Sums per frame and over frames, plus ``result_only`` buffers derived in ``get_results``.
+
+    Every derived value depends only on the merged buffers, so partial
+    results can be compared with a fresh run over the merged frames.
+    """
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        return {
+            "per_frame": self.buffer(kind="nav", dtype="float64"),
+            "total": self.buffer(kind="sig", dtype="float64"),
+            "count": self.buffer(kind="single", dtype="int64"),
+            "doubled": self.buffer(kind="nav", dtype="float64", use="result_only"),
+            "shifted_total": self.buffer(kind="sig", dtype="float64", use="result_only"),
+            "count_squared": self.buffer(kind="single", dtype="int64", use="result_only"),
+        }
+
+    def get_tiling_preferences(self) -> Mapping[str, int]:
+        return {"depth": 3}
+
+    def process_tile(self, tile: Any) -> None:
+        self.results.per_frame[:] = self.xp.sum(tile, axis=tuple(range(1, tile.ndim)))
+        self.results.total += self.xp.sum(tile, axis=0)
+        self.results.count += tile.shape[0]
+
+    def merge(self, dest: BufferViews, src: BufferViews) -> None:
+        dest.per_frame[:] = src.per_frame
+        dest.total += src.total
+        dest.count += src.count
+
+    def get_results(self) -> Mapping[str, Any]:
+        return {
+            "doubled": 2 * self.results.per_frame,
+            "shifted_total": self.results.total + self.results.count[0],
+            "count_squared": self.results.count**2,
+        }

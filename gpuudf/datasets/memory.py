@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from gpuudf.datasets.dataset import DataSet
+from gpuudf.datasets.shared import SharedFrames
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions, Shape
 
@@ -106,6 +107,21 @@ class MemoryDataSet(DataSet):
             frames = frames.view()
             frames.flags.writeable = False
         self._frames = frames
+        self._shared: SharedFrames | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # worker processes get the frames through shared memory, copied once
+        if self._shared is None:
+            self._shared = SharedFrames.copy_of(self._frames)
+        state = self.__dict__.copy()
+        del state["_frames"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        shared = self._shared
+        assert shared is not None
+        self._frames = shared.array()
 
     def host_frames(self) -> np.ndarray[Any, Any]:
         """The read-only ``(frames, *sig)`` view of the data."""

@@ -9,12 +9,15 @@ completion order.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from gpuudf.backends import Backend
 
-__all__ = ["Executor", "Task"]
+__all__ = ["Executor", "Task", "TileCallback"]
+
+#: Called with the number of frames of each finished tile (negative: a retried partition's rollback).
+TileCallback = Callable[[int], None]
 
 
 class Task(Protocol):
@@ -25,8 +28,27 @@ class Task(Protocol):
         """Array backends (``"numpy"``, ``"cupy"``) the task may run on."""
         ...
 
-    def run(self, backend: Backend) -> Any:
-        """Do the work on ``backend`` and return a picklable result."""
+    @property
+    def shared(self) -> Any:
+        """What the tasks of one run have in common; worker processes get it once per run."""
+        ...
+
+    @property
+    def own(self) -> Any:
+        """What is this task's own (small, picklable)."""
+        ...
+
+    @classmethod
+    def rebuild(cls, shared: Any, own: Any) -> Task:
+        """The task again, from :attr:`shared` and :attr:`own`."""
+        ...
+
+    def run(self, backend: Backend, on_tile: TileCallback | None = None) -> Any:
+        """Do the work on ``backend`` and return a picklable result.
+
+        ``on_tile(frames)`` is called after each tile with the frames it held;
+        an exception it raises (a cancellation) aborts the task.
+        """
         ...
 
 
@@ -42,8 +64,13 @@ class Executor(ABC):
         """How many tasks can run at once."""
 
     @abstractmethod
-    def run_tasks(self, tasks: Sequence[Task]) -> Iterator[Any]:
-        """Run every task, yielding results in completion order."""
+    def run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None = None) -> Iterator[Any]:
+        """Run every task, yielding results in completion order.
+
+        ``on_tile`` is called in the caller's thread for every tile any task
+        finishes; when it raises, the remaining work stops and the exception
+        propagates.  Closing the returned iterator stops the work too.
+        """
 
     def close(self) -> None:
         """Release workers; the executor may not be used afterwards."""

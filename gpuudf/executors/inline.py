@@ -6,12 +6,13 @@ in a UDF stops here, and exceptions surface with their own traceback.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gpuudf.backends import Backend, make_backend
 from gpuudf.errors import BackendUnavailableError
-from gpuudf.executors.executor import Executor, Task
+from gpuudf.executors.executor import Executor, Task, TileCallback
 
 __all__ = ["InlineExecutor"]
 
@@ -27,6 +28,7 @@ class InlineExecutor(Executor):
     """
 
     def __init__(self, device: str | Backend = "cpu") -> None:
+        self._lock = threading.Lock()
         if isinstance(device, Backend):
             self._backend = device
             self.device = device.describe()
@@ -47,14 +49,16 @@ class InlineExecutor(Executor):
         """The one backend every task runs on."""
         return self._backend
 
-    def run_tasks(self, tasks: Sequence[Task]) -> Iterator[Any]:
+    def run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None = None) -> Iterator[Any]:
         """Run the tasks in order, in this thread."""
         for task in tasks:
             if self._backend.array_backend not in task.backends:
                 offered = self._backend.array_backend
                 msg = f"task accepts {task.backends}, InlineExecutor on {self.device} offers {offered}"
                 raise BackendUnavailableError(msg)
-            yield task.run(self._backend)
+            with self._lock:  # runs from several threads take turns, a partition at a time
+                result = task.run(self._backend, on_tile)
+            yield result
 
     def close(self) -> None:
         """Release the backend's threads and page-locked memory."""

@@ -1,0 +1,84 @@
+"""Frames in shared memory, so worker processes read them without a copy per task.
+
+Policy: an in-memory dataset is copied into one shared-memory file the first
+time it is sent to worker processes, and only the file's name travels.  The
+process that created the file owns it and removes it when the dataset is
+garbage-collected (or at interpreter exit); workers map it read-only and
+keep their mapping for later runs.  Files are named ``gpuudf-*`` under
+``/dev/shm`` where that exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SHARED_MEMORY_DIR", "SharedFrames", "attach_shared_frames"]
+
+#: Where shared frames live: tmpfs on Linux, the temp directory elsewhere.
+SHARED_MEMORY_DIR = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())  # noqa: S108
+
+_ATTACHED: dict[str, np.ndarray[Any, Any]] = {}
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # noqa: PTH108 - called from a finalizer at exit, keep it minimal
+
+
+class SharedFrames:
+    """A ``(frames, *sig)`` array in a shared-memory file.
+
+    Create with :meth:`copy_of` in the owning process; pickling sends only the
+    file's name, and unpickling maps the file (once per process).
+    """
+
+    def __init__(self, path: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        self.path = path
+        self.shape = shape
+        self.dtype = dtype
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    @classmethod
+    def copy_of(cls, frames: np.ndarray[Any, Any]) -> SharedFrames:
+        """Copy ``frames`` into a new shared-memory file owned by this process."""
+        fd, path = tempfile.mkstemp(prefix="gpuudf-", dir=SHARED_MEMORY_DIR)
+        os.close(fd)
+        shared = cls(path, tuple(frames.shape), frames.dtype)
+        shared._finalizer = weakref.finalize(shared, _remove, path)
+        if frames.nbytes:
+            target = np.memmap(path, dtype=frames.dtype, mode="w+", shape=frames.shape)
+            target[...] = frames
+            target.flush()
+            del target
+        return shared
+
+    def array(self) -> np.ndarray[Any, Any]:
+        """The frames, mapped read-only."""
+        return attach_shared_frames(self.path, self.shape, self.dtype)
+
+    def release(self) -> None:
+        """Remove the file now (owner only); mappings in workers stay valid."""
+        if self._finalizer is not None:
+            self._finalizer()
+
+    def __reduce__(self) -> tuple[Any, tuple[str, tuple[int, ...], np.dtype[Any]]]:
+        return (SharedFrames, (self.path, self.shape, self.dtype))
+
+
+def attach_shared_frames(path: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    """Map a shared-memory file once per process; later calls reuse the mapping."""
+    array = _ATTACHED.get(path)
+    if array is None:
+        # "r+" so that CUDA can page-lock the mapping; the view handed out is read-only
+        mapped = np.memmap(path, dtype=dtype, mode="r+", shape=shape)
+        array = mapped.view(np.ndarray)
+        array.flags.writeable = False
+        _ATTACHED[path] = array
+    return array

@@ -1,0 +1,430 @@
+"""The local executor: the device scheduler with CPU and CUDA worker processes.
+
+Policy
+------
+- Workers are long-lived processes, each a fresh interpreter running
+  :mod:`gpuudf.executors.worker` (never a fork, never multiprocessing's
+  ``spawn``, so a script without a ``__main__`` guard works), started lazily
+  on the first run and reused by later runs.  One CPU worker per core given
+  (single-threaded BLAS), one CUDA worker per GPU.
+- Each run's shared part (the plan: UDF classes and parameters, the dataset
+  handle) is pickled once with cloudpickle and sent once to each worker that
+  gets a task of the run; a task itself is only its partition.
+- Scheduling follows :mod:`gpuudf.executors.scheduling` (pull-based,
+  routed by array backend, queue depth two, CPU fallback after device OOM).
+- The main process never blocks a worker: results are taken as they come
+  and the caller merges between them while workers go on with queued tasks.
+- Cancellation (a raising ``on_tile``, a closed generator, an error) sends
+  ``cancel`` to every busy worker and waits for each to answer; a worker that
+  does not answer within ``STOP_TIMEOUT_S`` is killed and replaced.
+- A worker that dies fails the run with :class:`~gpuudf.errors.WorkerError`
+  naming its partition; it is replaced before the next run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import inspect
+import itertools
+import os
+import secrets
+import subprocess
+import sys
+import weakref
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, Listener, wait
+from typing import Any, cast
+
+from gpuudf.backends import detect, parse_device
+from gpuudf.errors import DeviceOutOfMemoryError, WorkerError
+from gpuudf.executors.executor import Executor, Task, TileCallback
+from gpuudf.executors.scheduling import QUEUE_DEPTH, PendingTask, default_cpu_workers, min_partitions, pick_task
+
+__all__ = ["LocalExecutor", "RemoteTraceback"]
+
+#: Environment variable that hands a worker the connection's key (never user configuration).
+AUTHKEY_ENV = "GPUUDF_WORKER_AUTHKEY"
+#: How long workers may take to start, answer a cancel, or stop.
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+#: How often a waiting main process checks that its workers are alive.
+LIVENESS_POLL_S = 0.5
+
+_LIVE_EXECUTORS: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
+
+
+class RemoteTraceback(Exception):  # noqa: N818 - carries a traceback, not an error of its own
+    """The traceback of an exception raised in a worker process, as text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\nTraceback in the worker process:\n{self.text}"
+
+
+@dataclass
+class _WorkerProcess:
+    device: str
+    array_backend: str
+    process: subprocess.Popen[bytes]
+    conn: Connection
+    queued: collections.deque[int] = field(default_factory=collections.deque)
+    runs_sent: set[int] = field(default_factory=set)
+
+
+def _array_backend_of(device: str) -> str:
+    kind, _ = parse_device(device)
+    return "numpy" if kind == "cpu" else "cupy"
+
+
+class LocalExecutor(Executor):
+    """CPU and CUDA worker processes on this machine, fed by the device scheduler.
+
+    Parameters
+    ----------
+    cpus
+        Number of CPU workers; by default one per core, less one per CUDA
+        worker.  ``0`` for none.
+    cudas
+        GPUs to use, as indices (``[0, 1]``) or device names (``"cuda:0"``,
+        ``"sim:0"`` for the simulated device); by default every GPU
+        :func:`gpuudf.detect` finds.
+    """
+
+    def __init__(self, cpus: int | None = None, cudas: Sequence[int | str] | None = None) -> None:
+        if cudas is None:
+            cuda_devices = [f"cuda:{gpu.index}" for gpu in detect().gpus]
+        else:
+            cuda_devices = [f"cuda:{c}" if isinstance(c, int) else c for c in cudas]
+            for device in cuda_devices:
+                if parse_device(device)[0] == "cpu":
+                    msg = f"cudas={list(cudas)} names the CPU; give CPU workers with cpus="
+                    raise ValueError(msg)
+        if cpus is None:
+            cpus = default_cpu_workers(detect().cpu_cores, len(cuda_devices))
+        if cpus < 0 or (cpus == 0 and not cuda_devices):
+            msg = f"LocalExecutor needs at least one worker, got cpus={cpus} and cudas={cuda_devices}"
+            raise ValueError(msg)
+        self.devices: list[str] = ["cpu"] * cpus + cuda_devices
+        self._workers: list[_WorkerProcess | None] = [None] * len(self.devices)
+        self._listener: Listener | None = None
+        self._authkey = secrets.token_bytes(32)
+        self._run_ids = itertools.count()
+        self._closed = False
+        self._active: weakref.ref[Generator[Any, None, None]] | None = None
+        _LIVE_EXECUTORS.add(self)
+
+    # -- the Executor interface --------------------------------------------------
+    def array_backends(self) -> tuple[str, ...]:
+        """``numpy`` with CPU workers, ``cupy`` with CUDA workers."""
+        return tuple(dict.fromkeys(_array_backend_of(d) for d in self.devices))
+
+    def num_workers(self) -> int:
+        """Partitions to aim for at least, from the worker mix."""
+        cpus = sum(1 for d in self.devices if d == "cpu")
+        return min_partitions(cpus, len(self.devices) - cpus)
+
+    def run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None = None) -> Iterator[Any]:
+        """Run ``tasks`` on the workers, yielding results in completion order.
+
+        A previous run whose results are no longer consumed (a loop left with
+        ``break``) is cancelled first; a run still being consumed in another
+        thread makes this one fail with ``RuntimeError``.
+        """
+        previous = self._active() if self._active is not None else None
+        state = inspect.getgeneratorstate(previous) if previous is not None else inspect.GEN_CLOSED
+        if previous is not None and state != inspect.GEN_CLOSED:
+            if state == inspect.GEN_RUNNING:
+                msg = (
+                    "this LocalExecutor is running another UDF run in another thread: "
+                    "runs on one Context go one at a time"
+                )
+                raise RuntimeError(msg)
+            previous.close()
+        steps = self._run_tasks(tasks, on_tile)
+        self._active = weakref.ref(steps)
+        return steps
+
+    def _run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None) -> Generator[Any, None, None]:
+        if self._closed:
+            msg = "this LocalExecutor was closed"
+            raise RuntimeError(msg)
+        if not tasks:
+            return
+        self._start_workers()
+        run_id = next(self._run_ids)
+        payload = _pickle_shared(tasks[0])
+        pending = collections.deque(PendingTask(index=i, backends=tuple(t.backends)) for i, t in enumerate(tasks))
+        running: dict[int, int] = {}  # task index -> worker index
+        remaining = len(tasks)
+        try:
+            while remaining:
+                self._assign(tasks, pending, running, run_id, payload)
+                if not running:
+                    msg = "no worker can run the remaining tasks (their array backends are not offered)"
+                    raise WorkerError(msg)
+                for worker_index, message in self._receive(running, tasks):
+                    kind, task_index = message[0], message[1]
+                    if kind == "tile":
+                        if on_tile is not None:
+                            on_tile(message[2])
+                        continue
+                    self._finish(worker_index, task_index, running)
+                    if kind == "result":
+                        remaining -= 1
+                        yield message[2]
+                    elif kind == "error":
+                        exc = _unpack_exception(message[2], message[3])
+                        if isinstance(exc, DeviceOutOfMemoryError) and self._cpu_can_take(tasks[task_index]):
+                            pending.appendleft(
+                                PendingTask(task_index, tuple(tasks[task_index].backends), cpu_only=True)
+                            )
+                            continue
+                        raise exc
+                    else:  # "cancelled" by a worker without our asking
+                        msg = f"worker {self.devices[worker_index]} cancelled partition task {task_index}"
+                        raise WorkerError(msg)
+        finally:
+            if running:
+                self._cancel(run_id, running)
+
+    def close(self) -> None:
+        """Stop every worker process."""
+        self._closed = True
+        for index, worker in enumerate(self._workers):
+            if worker is not None:
+                self._stop(worker)
+                self._workers[index] = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def __repr__(self) -> str:
+        cpus = sum(1 for d in self.devices if d == "cpu")
+        cudas = [d for d in self.devices if d != "cpu"]
+        return f"LocalExecutor(cpus={cpus}, cudas={cudas})"
+
+    # -- workers -------------------------------------------------------------------
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the running workers (for tests and diagnostics)."""
+        return [w.process.pid for w in self._workers if w is not None]
+
+    def _start_workers(self) -> None:
+        missing = [i for i, w in enumerate(self._workers) if w is None or w.process.poll() is not None]
+        if not missing:
+            return
+        if self._listener is None:
+            self._listener = Listener(family="AF_UNIX", authkey=self._authkey)
+        processes = {}
+        for index in missing:
+            old = self._workers[index]
+            if old is not None:
+                self._stop(old)
+            processes[index] = self._spawn(self.devices[index])
+        for index, process in processes.items():
+            conn = self._accept(process)
+            conn.send(list(sys.path))
+            self._workers[index] = _WorkerProcess(
+                self.devices[index], _array_backend_of(self.devices[index]), process, conn
+            )
+        for index in processes:
+            worker = self._workers[index]
+            assert worker is not None
+            if not worker.conn.poll(START_TIMEOUT_S):
+                msg = f"worker for {worker.device} did not start within {START_TIMEOUT_S:.0f} s"
+                raise WorkerError(msg)
+            try:
+                worker.conn.recv()  # ("ready", description)
+            except EOFError:
+                msg = f"worker for {worker.device} failed to start (exit code {worker.process.wait()})"
+                raise WorkerError(msg) from None
+
+    def _spawn(self, device: str) -> subprocess.Popen[bytes]:
+        assert self._listener is not None
+        env = dict(os.environ)
+        env[AUTHKEY_ENV] = self._authkey.hex()
+        if device == "cpu":
+            for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+                env[name] = "1"
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "gpuudf.executors.worker", str(self._listener.address), device],
+            env=env,
+            start_new_session=True,  # Ctrl-C goes to the main process, which cancels the workers
+        )
+
+    def _accept(self, process: subprocess.Popen[bytes]) -> Connection:
+        assert self._listener is not None
+        listener_socket = self._listener._listener._socket  # type: ignore[attr-defined]  # noqa: SLF001
+        listener_socket.settimeout(START_TIMEOUT_S)
+        try:
+            return self._listener.accept()
+        except OSError as exc:
+            msg = f"a worker process did not connect (exit code {process.poll()})"
+            raise WorkerError(msg) from exc
+
+    def _stop(self, worker: _WorkerProcess) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            worker.conn.send(("stop",))
+        try:
+            worker.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+        worker.conn.close()
+
+    def _kill(self, index: int) -> None:
+        worker = self._workers[index]
+        if worker is not None:
+            worker.process.kill()
+            worker.process.wait()
+            worker.conn.close()
+            self._workers[index] = None
+
+    # -- scheduling ----------------------------------------------------------------
+    def _cpu_can_take(self, task: Task) -> bool:
+        return "numpy" in task.backends and "cpu" in self.devices
+
+    def _assign(
+        self,
+        tasks: Sequence[Task],
+        pending: collections.deque[PendingTask],
+        running: dict[int, int],
+        run_id: int,
+        payload: bytes,
+    ) -> None:
+        progress = True
+        while progress and pending:
+            progress = False
+            for index, worker in enumerate(self._workers):
+                if worker is None or len(worker.queued) >= QUEUE_DEPTH or not pending:
+                    continue
+                position = pick_task(worker.array_backend, list(pending))
+                if position is None:
+                    continue
+                chosen = pending[position]
+                del pending[position]
+                if run_id not in worker.runs_sent:
+                    worker.conn.send(("run", run_id, payload))
+                    worker.runs_sent = {run_id}
+                worker.conn.send(("task", chosen.index, run_id, tasks[chosen.index].own))
+                worker.queued.append(chosen.index)
+                running[chosen.index] = index
+                progress = True
+
+    def _finish(self, worker_index: int, task_index: int, running: dict[int, int]) -> None:
+        running.pop(task_index, None)
+        worker = self._workers[worker_index]
+        if worker is not None and task_index in worker.queued:
+            worker.queued.remove(task_index)
+
+    def _receive(self, running: dict[int, int], tasks: Sequence[Task]) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """Messages from busy workers; raises WorkerError when one of them died."""
+        busy = set(running.values())
+        conns: dict[Connection, int] = {}
+        for index in busy:
+            worker = self._workers[index]
+            assert worker is not None
+            conns[worker.conn] = index
+        while True:
+            ready = cast("list[Connection]", wait(list(conns), timeout=LIVENESS_POLL_S))
+            if ready:
+                break
+            self._check_alive(busy, running, tasks)
+        for conn in ready:
+            index = conns[conn]
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                self._check_alive({index}, running, tasks, dead=True)
+                raise  # pragma: no cover - _check_alive raised
+            yield index, message
+            while conn.poll():
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    self._check_alive({index}, running, tasks, dead=True)
+                    raise  # pragma: no cover
+                yield index, message
+
+    def _check_alive(
+        self, indices: set[int], running: dict[int, int], tasks: Sequence[Task], dead: bool = False
+    ) -> None:
+        for index in indices:
+            worker = self._workers[index]
+            if worker is None:
+                continue
+            if dead or worker.process.poll() is not None:
+                task_index = worker.queued[0] if worker.queued else None
+                code = worker.process.wait()
+                for queued in worker.queued:
+                    running.pop(queued, None)
+                self._workers[index] = None
+                worker.conn.close()
+                partition = tasks[task_index].own if task_index is not None else "no task"
+                msg = f"the worker process on {worker.device} died (exit code {code}) while processing {partition}"
+                raise WorkerError(msg)
+
+    def _cancel(self, run_id: int, running: dict[int, int]) -> None:
+        """Tell busy workers to drop the run; wait until each has answered for its tasks."""
+        waiting: dict[Connection, int] = {}
+        for index in set(running.values()):
+            worker = self._workers[index]
+            if worker is None:
+                continue
+            try:
+                worker.conn.send(("cancel", run_id))
+            except OSError:
+                self._kill(index)
+                continue
+            waiting[worker.conn] = index
+        outstanding = {index: len(worker.queued) for index in waiting.values() if (worker := self._workers[index])}
+        while waiting:
+            ready = cast("list[Connection]", wait(list(waiting), timeout=STOP_TIMEOUT_S))
+            if not ready:
+                for index in waiting.values():
+                    self._kill(index)
+                break
+            for conn in ready:
+                index = waiting[conn]
+                try:
+                    message = conn.recv()
+                except (EOFError, OSError):
+                    self._kill(index)
+                    del waiting[conn]
+                    continue
+                if message[0] in ("result", "error", "cancelled"):
+                    outstanding[index] -= 1
+                    worker = self._workers[index]
+                    if worker is not None and message[1] in worker.queued:
+                        worker.queued.remove(message[1])
+                    if outstanding[index] <= 0:
+                        del waiting[conn]
+        running.clear()
+
+
+def _pickle_shared(task: Task) -> bytes:
+    import cloudpickle  # noqa: PLC0415 - only runs on worker processes pay for it
+
+    payload: bytes = cloudpickle.dumps((type(task), task.shared))
+    return payload
+
+
+def _unpack_exception(payload: bytes, text: str) -> BaseException:
+    import cloudpickle  # noqa: PLC0415
+
+    exc: BaseException = cloudpickle.loads(payload)
+    exc.__cause__ = RemoteTraceback(text)
+    return exc
+
+
+@atexit.register
+def _close_all() -> None:
+    for executor in list(_LIVE_EXECUTORS):
+        with contextlib.suppress(Exception):
+            executor.close()

@@ -1,0 +1,140 @@
+"""A worker process of the local executor: one device, tasks in, results out.
+
+Started as ``python -m gpuudf.executors.worker ADDRESS DEVICE`` by
+:class:`~gpuudf.executors.local.LocalExecutor`, never by forking or by
+multiprocessing's ``spawn`` (which would re-run the user's script).
+
+Protocol (pickled tuples over one connection)
+---------------------------------------------
+main → worker: ``("run", run_id, payload)`` once per run (cloudpickle of the
+task class and the run's shared part), ``("task", task_id, run_id, own)``,
+``("cancel", run_id)``, ``("stop",)``.
+
+worker → main: ``("ready", description)``, ``("tile", task_id, frames)``
+after each tile, then exactly one of ``("result", task_id, result)``,
+``("error", task_id, exception_payload, traceback_text)`` or
+``("cancelled", task_id)`` per task.
+
+Policy: a cancellation is noticed at the next tile boundary (the worker polls
+its connection after every tile); queued tasks of a cancelled run are
+answered ``cancelled`` without running.  The worker's device is chosen
+before CuPy is imported, and CPU workers run BLAS single-threaded.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import traceback
+from multiprocessing.connection import Client, Connection
+from typing import Any
+
+__all__ = ["main", "pack_exception"]
+
+
+def pack_exception(exc: BaseException) -> bytes:
+    """The exception, pickled with cloudpickle; a RuntimeError stand-in if it does not pickle."""
+    import cloudpickle  # noqa: PLC0415
+
+    try:
+        payload: bytes = cloudpickle.dumps(exc)
+        cloudpickle.loads(payload)
+    except Exception:  # noqa: BLE001 - an exception that does not travel still gets its message home
+        return cloudpickle.dumps(RuntimeError(f"{type(exc).__qualname__}: {exc}"))  # type: ignore[no-any-return]
+    return payload
+
+
+class _Cancelled(Exception):  # noqa: N818 - internal signal, never leaves the worker
+    pass
+
+
+class _Worker:
+    def __init__(self, conn: Connection, device: str) -> None:
+        from gpuudf.backends import make_backend  # noqa: PLC0415 - after the environment is set
+
+        self.conn = conn
+        self.backend = make_backend(device)
+        self.inbox: collections.deque[tuple[Any, ...]] = collections.deque()
+        self.cancelled_runs: set[int] = set()
+        self.runs: dict[int, tuple[Any, Any]] = {}
+
+    def _take(self, block: bool) -> tuple[Any, ...] | None:
+        if self.inbox:
+            return self.inbox.popleft()
+        if block or self.conn.poll():
+            message: tuple[Any, ...] = self.conn.recv()
+            return message
+        return None
+
+    def _check_cancel(self, run_id: int) -> None:
+        while self.conn.poll():
+            message = self.conn.recv()
+            if message[0] == "cancel":
+                self.cancelled_runs.add(message[1])
+            else:
+                self.inbox.append(message)
+        if run_id in self.cancelled_runs:
+            raise _Cancelled
+
+    def serve(self) -> None:
+        self.conn.send(("ready", self.backend.describe()))
+        while True:
+            message = self._take(block=True)
+            assert message is not None
+            kind = message[0]
+            if kind == "stop":
+                return
+            if kind == "cancel":
+                self.cancelled_runs.add(message[1])
+            elif kind == "run":
+                import cloudpickle  # noqa: PLC0415
+
+                run_id, payload = message[1], message[2]
+                self.runs = {run_id: cloudpickle.loads(payload)}  # one run at a time
+                self.cancelled_runs = {r for r in self.cancelled_runs if r >= run_id}
+            elif kind == "task":
+                self._run_task(*message[1:])
+
+    def _run_task(self, task_id: int, run_id: int, own: Any) -> None:
+        if run_id in self.cancelled_runs or run_id not in self.runs:
+            self.conn.send(("cancelled", task_id))
+            return
+        task_class, shared = self.runs[run_id]
+
+        def on_tile(frames: int) -> None:
+            self.conn.send(("tile", task_id, frames))
+            self._check_cancel(run_id)
+
+        try:
+            result = task_class.rebuild(shared, own).run(self.backend, on_tile)
+        except _Cancelled:
+            self.conn.send(("cancelled", task_id))
+        except BaseException as exc:
+            text = "".join(traceback.format_exception(exc))
+            self.conn.send(("error", task_id, pack_exception(exc), text))
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+        else:
+            self.conn.send(("result", task_id, result))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Connect to the main process and serve tasks until told to stop."""
+    args = sys.argv[1:] if argv is None else argv
+    address, device = args[0], args[1]
+    from gpuudf.executors.local import AUTHKEY_ENV  # noqa: PLC0415
+
+    authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
+    conn = Client(address, authkey=authkey)
+    sys.path[:0] = [p for p in conn.recv() if p not in sys.path]
+    try:
+        _Worker(conn, device).serve()
+    except (EOFError, ConnectionError, KeyboardInterrupt):
+        pass  # the main process went away or interrupted us: just end
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    main()

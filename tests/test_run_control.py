@@ -1,0 +1,709 @@
+"""Run control (API.md §4, 4.1, 4.2): partial results, cancellation, errors, async runs, what a ROI starts.
+
+UDFs reach workers as their class and keyword arguments; on the in-process
+executors of ``EXECUTOR_PARAMS`` every copy gets the very objects passed, so
+the tests steer runs through them (``RecordingSumUDF``'s ``log`` and
+``on_process``, ``CancelHandle``s, ``threading.Event``s).  Waits on events
+have generous timeouts so that a broken engine fails a test instead of
+hanging it; a passing run never waits for a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+import gpuudf
+from gpuudf import UDF, UDFRunCancelled
+from gpuudf.datasets import DataSet
+from tests.udfs_for_tests import (
+    DATA_SHAPE,
+    NAV_SHAPE,
+    SIG_SHAPE,
+    DerivedUDF,
+    HookError,
+    MaxUDF,
+    ProbeUDF,
+    RaisingUDF,
+    RecordingSumUDF,
+    SumTileUDF,
+    process_calls,
+    selected_partitions,
+)
+
+LoadFn = Callable[..., DataSet]
+CountsFn = Callable[..., np.ndarray[Any, Any]]
+Log = list[tuple[str, int | None, int | None]]
+
+#: Long enough never to be reached by a working engine, short enough to fail fast.
+TIMEOUT_S = 5.0
+
+NUM_FRAMES = math.prod(NAV_SHAPE)
+
+#: A fixed irregular mask: some frames in every row, none in one column.
+MASK = np.random.default_rng(11).random(NAV_SHAPE) < 0.5
+MASK[:, 2] = False
+MASK[0, 0] = MASK[4, 6] = True
+
+ROIS = [
+    pytest.param(None, id="no-roi"),
+    pytest.param(MASK, id="mask"),
+    pytest.param(np.zeros(NAV_SHAPE, dtype=bool), id="empty-roi"),
+]
+
+UDF_SETS = [
+    pytest.param(lambda: [SumTileUDF(depth=2), MaxUDF()], id="sum-and-max"),
+    pytest.param(lambda: [DerivedUDF()], id="derived-results"),
+    pytest.param(lambda: [ProbeUDF(method="tile", depth=2)], id="probe"),
+]
+
+
+def _snapshot(buffers: Sequence[dict[str, gpuudf.BufferWrapper]]) -> list[dict[str, tuple[Any, ...]]]:
+    """Copies of what a step shows: yielded buffers are only valid until the next step."""
+    return [
+        {name: (w.kind, w.dtype, np.array(w.data), np.array(w.valid_mask)) for name, w in results.items()}
+        for results in buffers
+    ]
+
+
+def _assert_same(actual: list[dict[str, tuple[Any, ...]]], expected: list[dict[str, tuple[Any, ...]]]) -> None:
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected, strict=True):
+        assert set(got) == set(want)
+        for name, (kind, dtype, data, valid) in want.items():
+            got_kind, got_dtype, got_data, got_valid = got[name]
+            assert (got_kind, got_dtype) == (kind, dtype), name
+            assert got_data.shape == data.shape, name
+            assert_array_equal(got_data, data, err_msg=name)
+            assert_array_equal(got_valid, valid, err_msg=name)
+
+
+def _check_sums(res: dict[str, gpuudf.BufferWrapper], data: np.ndarray[Any, Any]) -> None:
+    assert_array_equal(res["per_frame"].data, data.sum(axis=(2, 3), dtype=np.float64))
+    assert_array_equal(res["total"].data, data.sum(axis=(0, 1), dtype=np.float64))
+    assert_array_equal(res["count"].data, [NUM_FRAMES])
+
+
+def _assert_context_usable(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    data = random_counts(DATA_SHAPE)
+    _check_sums(ctx.run_udf(dataset=ctx.load("memory", data=data, num_partitions=3), udf=SumTileUDF(depth=4)), data)
+
+
+def _hooks(log: Log, hook: str) -> list[tuple[str, int | None, int | None]]:
+    return [entry for entry in log if entry[0] == hook]
+
+
+# ---------------------------------------------------------------- run_udf_iter: partial results
+
+
+@pytest.mark.parametrize("make_udfs", UDF_SETS)
+@pytest.mark.parametrize("roi", ROIS)
+def test_every_step_of_run_udf_iter_equals_a_fresh_run_over_the_damaged_frames(
+    ctx: gpuudf.Context,
+    load_partitioned: LoadFn,
+    random_counts: CountsFn,
+    roi: np.ndarray[Any, Any] | None,
+    make_udfs: Callable[[], list[UDF]],
+) -> None:
+    data = random_counts(DATA_SHAPE)
+    ds = load_partitioned(data)
+    steps = []
+    for item in ctx.run_udf_iter(dataset=ds, udf=make_udfs(), roi=roi):
+        assert isinstance(item.buffers, tuple)
+        assert item.damage.shape == NAV_SHAPE
+        assert item.damage.dtype == bool
+        steps.append((np.array(item.damage), _snapshot(item.buffers)))
+
+    for damage, snapshot in steps:
+        fresh = ctx.run_udf(dataset=ds, udf=make_udfs(), roi=damage)
+        _assert_same(snapshot, _snapshot(fresh))
+        # nav buffers: values exactly where frames were merged
+        for results in snapshot:
+            for name, (kind, _, _, valid) in results.items():
+                if kind == "nav":
+                    assert_array_equal(valid, damage, err_msg=name)
+
+
+@pytest.mark.parametrize("roi", ROIS)
+def test_run_udf_iter_yields_once_per_partition_with_selected_frames_and_damage_grows_by_whole_partitions(
+    ctx: gpuudf.Context, load_partitioned: LoadFn, random_counts: CountsFn, roi: np.ndarray[Any, Any] | None
+) -> None:
+    ds = load_partitioned(random_counts(DATA_SHAPE))
+    groups = selected_partitions(ds, roi)
+    damages = [np.array(item.damage).reshape(-1) for item in ctx.run_udf_iter(dataset=ds, udf=SumTileUDF(), roi=roi)]
+
+    assert len(damages) == max(1, len(groups))
+    selected = np.ones(NUM_FRAMES, dtype=bool) if roi is None else roi.reshape(-1)
+    assert_array_equal(damages[-1], selected)
+    previous = np.zeros(NUM_FRAMES, dtype=bool)
+    for step, damage in enumerate(damages, start=1):
+        assert not (damage & ~selected).any(), "damage leaves the ROI"
+        assert not (previous & ~damage).any(), "damage shrank"
+        complete = [bool(damage[g].all()) for g in groups]
+        assert all(damage[g].all() or not damage[g].any() for g in groups), "a partition is half merged"
+        assert sum(complete) == (step if groups else 0)
+        previous = damage
+
+
+@pytest.mark.parametrize("make_udfs", UDF_SETS)
+@pytest.mark.parametrize("roi", ROIS)
+def test_the_last_step_of_run_udf_iter_equals_run_udf(
+    ctx: gpuudf.Context,
+    load_partitioned: LoadFn,
+    random_counts: CountsFn,
+    roi: np.ndarray[Any, Any] | None,
+    make_udfs: Callable[[], list[UDF]],
+) -> None:
+    ds = load_partitioned(random_counts(DATA_SHAPE))
+    last = None
+    for item in ctx.run_udf_iter(dataset=ds, udf=make_udfs(), roi=roi):
+        last = _snapshot(item.buffers)
+    assert last is not None
+    _assert_same(last, _snapshot(ctx.run_udf(dataset=ds, udf=make_udfs(), roi=roi)))
+
+
+def test_run_udf_iter_with_one_udf_gives_a_tuple_of_one_dict(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    data = random_counts(DATA_SHAPE)
+    items = 0
+    for item in ctx.run_udf_iter(dataset=ctx.load("memory", data=data, num_partitions=3), udf=SumTileUDF(depth=2)):
+        items += 1
+        assert isinstance(item.buffers, tuple)
+        assert len(item.buffers) == 1
+        assert set(item.buffers[0]) == {"per_frame", "total", "count"}
+        assert all(isinstance(w, gpuudf.BufferWrapper) for w in item.buffers[0].values())
+    assert items == 3
+    _check_sums(item.buffers[0], data)
+
+
+def test_a_copy_of_a_step_keeps_its_values_after_later_steps(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    data = random_counts(DATA_SHAPE)
+    ds = ctx.load("memory", data=data, num_partitions=5)
+    kept = [
+        (np.array(item.damage), np.array(item.buffers[0]["count"].data), np.array(item.buffers[0]["total"].data))
+        for item in ctx.run_udf_iter(dataset=ds, udf=SumTileUDF(depth=3))
+    ]
+    assert len(kept) == 5
+    for damage, count, total in kept:
+        assert_array_equal(count, [damage.sum()])
+        assert_array_equal(total, data[damage].sum(axis=0, dtype=np.float64))
+
+
+# ---------------------------------------------------------------- run_udf_iter: stopping
+
+
+def test_cancel_inside_the_loop_raises_udf_run_cancelled_and_stops_within_one_tile(
+    ctx: gpuudf.Context, random_counts: CountsFn
+) -> None:
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
+    first_tiles = math.ceil(ds.get_partitions()[0].num_frames / 2)
+    log: Log = []
+    steps = 0
+    results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log))
+    with pytest.raises(UDFRunCancelled):
+        for _ in results:
+            steps += 1
+            results.cancel()
+    assert steps == 1
+    assert len(_hooks(log, "postprocess")) == 1
+    assert process_calls(log) <= first_tiles + 1
+    _assert_context_usable(ctx, random_counts)
+
+
+def test_cancel_from_another_thread_stops_run_udf_iter_within_one_tile(
+    ctx: gpuudf.Context, random_counts: CountsFn
+) -> None:
+    reached, resumed = threading.Event(), threading.Event()
+    cancel_at = 4
+
+    def on_process(calls: int) -> None:
+        if calls == cancel_at:
+            reached.set()
+            resumed.wait(TIMEOUT_S)
+
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=1)
+    results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log, on_process=on_process))
+
+    def cancel_when_reached() -> None:
+        if reached.wait(TIMEOUT_S):
+            results.cancel()
+        resumed.set()
+
+    canceller = threading.Thread(target=cancel_when_reached)
+    canceller.start()
+    try:
+        with pytest.raises(UDFRunCancelled):
+            for _ in results:
+                pass
+    finally:
+        canceller.join(TIMEOUT_S)
+    assert reached.is_set()
+    assert process_calls(log) <= cancel_at + 1
+    assert not _hooks(log, "postprocess")
+    _assert_context_usable(ctx, random_counts)
+
+
+def test_breaking_out_of_run_udf_iter_stops_the_run_silently(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=5)
+    for item in ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log)):
+        assert item.damage.any()
+        break
+    logged = len(log)
+    assert len(_hooks(log, "postprocess")) < 5
+    _assert_context_usable(ctx, random_counts)
+    assert len(log) == logged, "the abandoned run went on"
+
+
+def test_closing_run_udf_iter_stops_the_run_silently(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=5)
+    results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log))
+    next(results)
+    results.close()
+    logged = len(log)
+    assert len(_hooks(log, "postprocess")) < 5
+    assert list(results) == []
+    _assert_context_usable(ctx, random_counts)
+    assert len(log) == logged, "the closed run went on"
+
+
+def test_closing_run_udf_iter_before_the_first_step_runs_nothing(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
+    results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(log=log))
+    results.close()
+    assert process_calls(log) == 0
+    _assert_context_usable(ctx, random_counts)
+
+
+# ---------------------------------------------------------------- cancel handles
+
+
+@pytest.mark.parametrize(
+    ("method", "num_partitions", "cancel_at"),
+    [
+        pytest.param("frame", 1, 3, id="frame"),
+        pytest.param("tile", 1, 3, id="tile"),
+        pytest.param("partition", 5, 2, id="partition"),
+    ],
+)
+def test_a_udf_cancelling_its_own_run_stops_it_within_one_tile(
+    ctx: gpuudf.Context, random_counts: CountsFn, method: str, num_partitions: int, cancel_at: int
+) -> None:
+    handle = gpuudf.CancelHandle()
+
+    def on_process(calls: int) -> None:
+        if calls == cancel_at:
+            handle.cancel()
+
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=num_partitions)
+    udf = RecordingSumUDF(method=method, depth=2, log=log, on_process=on_process)
+    with pytest.raises(UDFRunCancelled):
+        ctx.run_udf(dataset=ds, udf=udf, cancel=handle)
+    # frames are processed in tiles of 2: call 3 opens a tile, so one more frame may follow it
+    assert process_calls(log) <= cancel_at + 1
+    assert len(_hooks(log, "postprocess")) < num_partitions
+    _assert_context_usable(ctx, random_counts)
+
+
+@pytest.mark.parametrize("method", ["frame", "tile"])
+def test_a_cancel_handle_cancelled_from_another_thread_stops_the_run_within_one_tile(
+    ctx: gpuudf.Context, random_counts: CountsFn, method: str
+) -> None:
+    handle = gpuudf.CancelHandle()
+    reached, resumed = threading.Event(), threading.Event()
+    cancel_at = 5  # frames: opens the third 2-frame tile
+
+    def on_process(calls: int) -> None:
+        if calls == cancel_at:
+            reached.set()
+            resumed.wait(TIMEOUT_S)
+
+    def cancel_when_reached() -> None:
+        if reached.wait(TIMEOUT_S):
+            handle.cancel()
+        resumed.set()
+
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=1)
+    udf = RecordingSumUDF(method=method, depth=2, log=log, on_process=on_process)
+    canceller = threading.Thread(target=cancel_when_reached)
+    canceller.start()
+    try:
+        with pytest.raises(UDFRunCancelled):
+            ctx.run_udf(dataset=ds, udf=udf, cancel=handle)
+    finally:
+        canceller.join(TIMEOUT_S)
+    assert reached.is_set()
+    assert process_calls(log) <= cancel_at + 1
+    assert not _hooks(log, "postprocess")
+    _assert_context_usable(ctx, random_counts)
+
+
+def test_a_cancel_handle_already_cancelled_cancels_the_next_run_before_any_frame(
+    ctx: gpuudf.Context, random_counts: CountsFn
+) -> None:
+    handle = gpuudf.CancelHandle()
+    handle.cancel()
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
+    for _ in range(2):  # a handle stays cancelled
+        with pytest.raises(UDFRunCancelled):
+            ctx.run_udf(dataset=ds, udf=RecordingSumUDF(log=log), cancel=handle)
+    assert process_calls(log) == 0
+    assert not _hooks(log, "postprocess")
+    _assert_context_usable(ctx, random_counts)
+
+
+def test_a_cancel_handle_that_is_never_cancelled_changes_nothing(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    data = random_counts(DATA_SHAPE)
+    handle = gpuudf.CancelHandle()
+    ds = ctx.load("memory", data=data, num_partitions=3)
+    _check_sums(ctx.run_udf(dataset=ds, udf=SumTileUDF(depth=2), cancel=handle), data)
+    _check_sums(ctx.run_udf(dataset=ds, udf=SumTileUDF(depth=2), cancel=handle), data)
+
+
+def test_a_cancelled_run_leaves_no_feeder_thread_running(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    handle = gpuudf.CancelHandle()
+    during: list[list[str]] = []
+
+    def on_process(calls: int) -> None:
+        if calls == 3:
+            during.append([t.name for t in threading.enumerate()])
+            handle.cancel()
+
+    # a ROI makes device backends read through their pinned ring and its feeder thread
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=1)
+    with pytest.raises(UDFRunCancelled):
+        ctx.run_udf(dataset=ds, udf=RecordingSumUDF(depth=2, on_process=on_process), roi=MASK, cancel=handle)
+    assert len(during) == 1
+    started = {name for name in during[0] if name.startswith("gpuudf-feeder")}
+    left = [t for t in threading.enumerate() if t.name in started and t.is_alive()]
+    for thread in left:
+        thread.join(TIMEOUT_S)
+    assert not [t.name for t in left if t.is_alive()]
+
+
+# ---------------------------------------------------------------- KeyboardInterrupt
+
+
+def _interrupt_at_third_call(calls: int) -> None:
+    if calls == 3:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("how", ["run_udf", "run_udf_iter"])
+def test_keyboard_interrupt_in_a_udf_reaches_the_caller_and_the_context_stays_usable(
+    ctx: gpuudf.Context, random_counts: CountsFn, how: str
+) -> None:
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
+    udf = RecordingSumUDF(depth=2, log=log, on_process=_interrupt_at_third_call)
+    with pytest.raises(KeyboardInterrupt):
+        if how == "run_udf":
+            ctx.run_udf(dataset=ds, udf=udf)
+        else:
+            for _ in ctx.run_udf_iter(dataset=ds, udf=udf):
+                pass
+    assert process_calls(log) == 3
+    _assert_context_usable(ctx, random_counts)
+
+
+# ---------------------------------------------------------------- errors in UDF hooks
+
+
+HOOK_CASES = [
+    pytest.param("preprocess", 0, id="preprocess-on-the-host"),
+    pytest.param("preprocess", 1, id="preprocess-on-a-worker"),
+    pytest.param("process_frame", 3, id="process_frame"),
+    pytest.param("process_tile", 2, id="process_tile"),
+    pytest.param("process_partition", 1, id="process_partition"),
+    pytest.param("postprocess", 1, id="postprocess"),
+    pytest.param("merge", 1, id="merge"),
+    pytest.param("get_results", 0, id="get_results"),
+]
+
+
+def _run(ctx: gpuudf.Context, how: str, **kwargs: Any) -> Any:
+    """Run to the end the way ``how`` says; return the (last) results."""
+    if how == "run_udf":
+        return ctx.run_udf(**kwargs)
+    if how == "run_udf_iter":
+        last = None
+        for item in ctx.run_udf_iter(**kwargs):
+            last = item.buffers
+        return last
+    if how == "async-run_udf":
+
+        async def run() -> Any:
+            return await ctx.run_udf(sync=False, **kwargs)
+
+        return asyncio.run(run())
+
+    async def iterate() -> Any:
+        last = None
+        async for item in ctx.run_udf_iter(sync=False, **kwargs):
+            last = item.buffers
+        return last
+
+    return asyncio.run(iterate())
+
+
+HOWS = ["run_udf", "run_udf_iter", "async-run_udf", "async-run_udf_iter"]
+
+
+@pytest.mark.parametrize("how", HOWS)
+@pytest.mark.parametrize(("hook", "skip"), HOOK_CASES)
+def test_an_exception_in_any_udf_hook_reaches_the_caller_with_the_udfs_frame(
+    ctx: gpuudf.Context, random_counts: CountsFn, hook: str, skip: int, how: str
+) -> None:
+    seen: list[str] = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
+    with pytest.raises(HookError, match=f"{hook} failed on purpose") as excinfo:
+        _run(ctx, how, dataset=ds, udf=RaisingUDF(hook=hook, skip=skip, seen=seen))
+    assert len(seen) == skip + 1
+    frames = traceback.extract_tb(excinfo.tb)
+    assert any(f.name == hook and f.filename.endswith("udfs_for_tests.py") for f in frames), [
+        (f.filename, f.name) for f in frames
+    ]
+    _assert_context_usable(ctx, random_counts)
+
+
+def test_an_exception_in_one_of_several_udfs_stops_the_whole_run(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
+    with pytest.raises(HookError, match="process_tile failed on purpose"):
+        ctx.run_udf(dataset=ds, udf=[RecordingSumUDF(depth=2, log=log), RaisingUDF(hook="process_tile", skip=1)])
+    assert process_calls(log) <= 3
+    assert not _hooks(log, "postprocess")
+    _assert_context_usable(ctx, random_counts)
+
+
+# ---------------------------------------------------------------- sync=False
+
+
+def test_async_run_udf_iter_gives_the_same_steps_as_the_sync_one(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=4)
+    sync_steps = [
+        (np.array(item.damage), _snapshot(item.buffers))
+        for item in ctx.run_udf_iter(dataset=ds, udf=[DerivedUDF(), MaxUDF()], roi=MASK)
+    ]
+
+    async def iterate() -> list[tuple[Any, Any]]:
+        results = ctx.run_udf_iter(dataset=ds, udf=[DerivedUDF(), MaxUDF()], roi=MASK, sync=False)
+        assert not hasattr(results, "__next__")
+        return [(np.array(item.damage), _snapshot(item.buffers)) async for item in results]
+
+    async_steps = asyncio.run(iterate())
+    assert len(async_steps) == len(sync_steps) >= 2
+    for (damage, snapshot), (sync_damage, sync_snapshot) in zip(async_steps, sync_steps, strict=True):
+        assert_array_equal(damage, sync_damage)
+        _assert_same(snapshot, sync_snapshot)
+
+
+def test_await_run_udf_with_sync_false_equals_the_sync_call(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
+    expected = _snapshot([ctx.run_udf(dataset=ds, udf=DerivedUDF(), roi=MASK)])
+
+    async def run() -> Any:
+        return await ctx.run_udf(dataset=ds, udf=DerivedUDF(), roi=MASK, sync=False)
+
+    _assert_same(_snapshot([asyncio.run(run())]), expected)
+
+
+def test_cancel_inside_an_async_loop_raises_udf_run_cancelled(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
+
+    async def iterate() -> int:
+        steps = 0
+        results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log), sync=False)
+        async for _ in results:
+            steps += 1
+            results.cancel()
+        return steps
+
+    with pytest.raises(UDFRunCancelled):
+        asyncio.run(iterate())
+    assert len(_hooks(log, "postprocess")) == 1
+    _assert_context_usable(ctx, random_counts)
+
+
+def test_breaking_out_of_an_async_loop_leaves_the_context_usable(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    data = random_counts(DATA_SHAPE)
+    ds = ctx.load("memory", data=data, num_partitions=3)
+
+    async def run() -> Any:
+        async for _ in ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2), sync=False):
+            break
+        return await ctx.run_udf(dataset=ds, udf=SumTileUDF(depth=2), sync=False)
+
+    _check_sums(asyncio.run(run()), data)
+    _assert_context_usable(ctx, random_counts)
+
+
+def test_await_run_udf_with_a_cancel_handle_raises_udf_run_cancelled(
+    ctx: gpuudf.Context, random_counts: CountsFn
+) -> None:
+    handle = gpuudf.CancelHandle()
+
+    def on_process(calls: int) -> None:
+        if calls == 2:
+            handle.cancel()
+
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=1)
+
+    async def run() -> Any:
+        udf = RecordingSumUDF(depth=2, log=log, on_process=on_process)
+        return await ctx.run_udf(dataset=ds, udf=udf, sync=False, cancel=handle)
+
+    with pytest.raises(UDFRunCancelled):
+        asyncio.run(run())
+    assert process_calls(log) <= 3
+    _assert_context_usable(ctx, random_counts)
+
+
+@pytest.mark.parametrize("how", ["run_udf", "run_udf_iter"])
+def test_the_event_loop_keeps_running_while_a_run_goes(ctx: gpuudf.Context, random_counts: CountsFn, how: str) -> None:
+    """The run's first frame waits until the loop has ticked 20 times: a blocked loop never gets there."""
+    wanted_ticks = 20
+    ticked_enough = threading.Event()
+    waited: list[bool] = []
+
+    def on_process(calls: int) -> None:
+        if calls == 1:
+            waited.append(ticked_enough.wait(TIMEOUT_S))
+
+    data = random_counts(DATA_SHAPE)
+    ds = ctx.load("memory", data=data, num_partitions=1)
+
+    async def main() -> tuple[Any, int]:
+        ticks = 0
+        done = False
+
+        async def tick() -> None:
+            nonlocal ticks
+            while not done:
+                ticks += 1
+                if ticks >= wanted_ticks:
+                    ticked_enough.set()
+                await asyncio.sleep(0.001)
+
+        ticker = asyncio.create_task(tick())
+        udf = RecordingSumUDF(depth=2, on_process=on_process)
+        try:
+            if how == "run_udf":
+                res = await ctx.run_udf(dataset=ds, udf=udf, sync=False)
+            else:
+                res = None
+                async for item in ctx.run_udf_iter(dataset=ds, udf=udf, sync=False):
+                    res = item.buffers[0]
+        finally:
+            done = True
+            await ticker
+        return res, ticks
+
+    res, ticks = asyncio.run(main())
+    assert waited == [True]
+    assert ticks >= wanted_ticks
+    _check_sums(res, data)
+
+
+def test_cancelling_the_task_awaiting_run_udf_cancels_the_run(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    started, release = threading.Event(), threading.Event()
+    block_at = 3
+
+    def on_process(calls: int) -> None:
+        if calls == block_at:
+            started.set()
+            release.wait(TIMEOUT_S)
+
+    log: Log = []
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=1)
+
+    async def main() -> None:
+        udf = RecordingSumUDF(depth=2, log=log, on_process=on_process)
+        task = asyncio.create_task(ctx.run_udf(dataset=ds, udf=udf, sync=False))
+        for _ in range(int(TIMEOUT_S / 0.001)):
+            if started.is_set():
+                break
+            await asyncio.sleep(0.001)
+        assert started.is_set()
+        task.cancel()
+        # the task learns of its cancellation on the loop's next turns; only then may the UDF go on
+        for _ in range(5):
+            await asyncio.sleep(0)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+
+    asyncio.run(main())
+    assert process_calls(log) <= block_at + 1
+    assert not _hooks(log, "postprocess")
+    _assert_context_usable(ctx, random_counts)
+    assert process_calls(log) <= block_at + 1, "the cancelled run went on"
+
+
+# ---------------------------------------------------------------- ROI: what a run starts
+
+
+def test_a_roi_selecting_nothing_starts_no_task(ctx: gpuudf.Context, load_partitioned: LoadFn, random_counts: CountsFn) -> None:
+    log: Log = []
+    ds = load_partitioned(random_counts(DATA_SHAPE))
+    res = ctx.run_udf(dataset=ds, udf=RecordingSumUDF(log=log), roi=np.zeros(NAV_SHAPE, dtype=bool))
+    # preprocess once on the host (with no frames), get_results once; nothing else
+    assert [hook for hook, _, _ in log] == ["preprocess", "get_results"]
+    assert log[0][1:] == (0, 0)
+    assert res["per_frame"].data.shape == NAV_SHAPE
+    assert np.isnan(res["per_frame"].data).all()
+    assert_array_equal(res["total"].data, np.zeros(SIG_SHAPE))
+    assert_array_equal(res["count"].data, [0])
+
+
+def test_run_udf_iter_with_a_roi_selecting_nothing_yields_one_empty_step(
+    ctx: gpuudf.Context, load_partitioned: LoadFn, random_counts: CountsFn
+) -> None:
+    log: Log = []
+    ds = load_partitioned(random_counts(DATA_SHAPE))
+    items = list(ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(log=log), roi=np.zeros(NAV_SHAPE, dtype=bool)))
+    assert len(items) == 1
+    assert items[0].damage.shape == NAV_SHAPE
+    assert not items[0].damage.any()
+    (res,) = items[0].buffers
+    assert_array_equal(res["count"].data, [0])
+    assert not res["per_frame"].valid_mask.any()
+    assert process_calls(log) == 0
+
+
+def test_partitions_without_selected_frames_are_skipped(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=7)
+    partitions = ds.get_partitions()
+    roi = np.zeros(NUM_FRAMES, dtype=bool)
+    roi[partitions[1].start] = True
+    roi[partitions[4].stop - 2 : partitions[4].stop] = True
+    roi[partitions[6].start + 1] = True
+    log: Log = []
+    res = ctx.run_udf(dataset=ds, udf=RecordingSumUDF(log=log), roi=roi.reshape(NAV_SHAPE))
+    expected = sorted((int(g[0]), int(g[-1]) + 1) for g in selected_partitions(ds, roi))
+    assert len(expected) == 3
+    assert sorted((start, stop) for _, start, stop in _hooks(log, "postprocess")) == expected
+    worker_preprocess = _hooks(log, "preprocess")[1:]  # the first runs on the host
+    assert sorted((start, stop) for _, start, stop in worker_preprocess) == expected
+    assert len(_hooks(log, "merge")) == 3
+    for _, start, stop in _hooks(log, "process"):
+        assert start is not None
+        assert stop is not None
+        assert roi[start:stop].any()
+    assert_array_equal(res["count"].data, [roi.sum()])
