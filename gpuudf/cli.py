@@ -74,16 +74,22 @@ def _demo(args: argparse.Namespace) -> int:
     data = synthetic_4dstem(nav_shape=(args.nav, args.nav), sig_shape=(args.sig, args.sig))
     size_mib = data.nbytes / 2**20
     print(f"synthetic 4D-STEM scan: nav {data.shape[:2]}, sig {data.shape[2:]}, {data.dtype}, {size_mib:.1f} MiB")
-    with Context.make_with("inline", device=args.device) as ctx:
+    context = Context() if args.device is None else Context.make_with("inline", device=args.device)
+    with context as ctx:
         ds = ctx.load("memory", data=data, sig_dims=2)
-        start = time.perf_counter()
-        total, per_frame, brightest = ctx.run_udf(dataset=ds, udf=[SumUDF(), SumSigUDF(), BrightestFrameUDF()])
-        elapsed = time.perf_counter() - start
+        elapsed = []
+        for _ in range(2):  # the first run starts the workers
+            start = time.perf_counter()
+            total, per_frame, brightest = ctx.run_udf(dataset=ds, udf=[SumUDF(), SumSigUDF(), BrightestFrameUDF()])
+            elapsed.append(time.perf_counter() - start)
     reference = data.sum(axis=(0, 1), dtype=np.float64)
     ok = np.allclose(total["intensity"].data, reference, rtol=1e-5)
     ok &= np.allclose(per_frame["intensity"].data, data.sum(axis=(2, 3), dtype=np.float64), rtol=1e-5)
     ok &= np.array_equal(brightest["maximum"].data, data.max(axis=(0, 1)))
-    print(f"ran SumUDF, SumSigUDF and BrightestFrameUDF in one pass on {args.device}: {elapsed * 1e3:.1f} ms")
+    print(
+        f"ran SumUDF, SumSigUDF and BrightestFrameUDF in one pass on {ctx.executor}: "
+        f"{elapsed[0] * 1e3:.0f} ms the first time, {elapsed[1] * 1e3:.1f} ms the second"
+    )
     mean_frame = total["intensity"].data / (data.shape[0] * data.shape[1])
     print(f"  SumUDF: total counts {total['intensity'].data.sum():.0f}, mean frame's peak {mean_frame.max():.1f}")
     frame_sums = per_frame["intensity"].data
@@ -110,7 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="synthesise a small 4D dataset and run built-in and user UDFs on it")
     demo.add_argument("--nav", type=int, default=32, help="scan size per axis (default 32)")
     demo.add_argument("--sig", type=int, default=64, help="frame size per axis (default 64)")
-    demo.add_argument("--device", default="cpu", help="cpu, cuda:N or sim:N (the simulated CUDA device)")
+    demo.add_argument(
+        "--device",
+        default=None,
+        help="run inline on one device: cpu, cuda:N or sim:N (the simulated CUDA device); "
+        "default: every CPU core and GPU, through worker processes",
+    )
     demo.set_defaults(func=_demo)
     info = commands.add_parser("info", help="list the CPU cores and CUDA GPUs gpuudf can use")
     info.set_defaults(func=_info)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Generator, Sequence
 from typing import Any, overload
@@ -23,8 +22,10 @@ class Context:
     Parameters
     ----------
     executor
-        Where partitions are processed; by default the inline executor on the
-        CPU (the device scheduler will become the default when it lands).
+        Where partitions are processed; by default a
+        :class:`~gpuudf.executors.LocalExecutor` with every CPU core and every
+        CUDA GPU :func:`gpuudf.detect` finds (worker processes start at the
+        first run).
 
     Examples
     --------
@@ -37,7 +38,7 @@ class Context:
     """
 
     def __init__(self, executor: Executor | None = None) -> None:
-        self.executor: Executor = InlineExecutor() if executor is None else executor
+        self.executor: Executor = LocalExecutor() if executor is None else executor
 
     @classmethod
     def make_with(cls, executor_spec: str = "inline", **kwargs: Any) -> Context:
@@ -243,23 +244,14 @@ class UDFResultsIterator:
         self._cancel = cancel
         self._steps: Generator[UDFResults, None, None] | None = None
 
-    def _generate(self) -> Generator[UDFResults, None, None]:
-        progress = RunProgress(self._progress_spec, self._run.num_selected)
-        try:
-            for _ in self._run.run(self._cancel, progress.advance):
-                if not self._run.complete:
-                    yield UDFResults(self._run)
-            # the last step is always there, also when no partition had frames
-            yield UDFResults(self._run)
-        finally:
-            progress.close()
-
     def __iter__(self) -> UDFResultsIterator:
         return self
 
     def __next__(self) -> UDFResults:
         if self._steps is None:
-            self._steps = self._generate()
+            # a module-level generator: one bound to self would keep self alive in a
+            # cycle, and a loop left with break would not stop the run until gc ran
+            self._steps = _generate_steps(self._run, self._progress_spec, self._cancel)
         return next(self._steps)
 
     def cancel(self) -> None:
@@ -292,6 +284,8 @@ class AsyncUDFResultsIterator:
         return self
 
     async def __anext__(self) -> UDFResults:
+        import asyncio  # noqa: PLC0415 - synchronous users never pay for asyncio
+
         future = asyncio.ensure_future(asyncio.to_thread(_next_or_none, self._steps))
         try:
             step = await asyncio.shield(future)
@@ -310,7 +304,23 @@ class AsyncUDFResultsIterator:
 
     async def aclose(self) -> None:
         """Stop the run and release what it holds."""
+        import asyncio  # noqa: PLC0415
+
         await asyncio.to_thread(self._steps.close)
+
+
+def _generate_steps(
+    run: UDFRun, progress_spec: bool | ProgressCallback, cancel: CancelHandle
+) -> Generator[UDFResults, None, None]:
+    progress = RunProgress(progress_spec, run.num_selected)
+    try:
+        for _ in run.run(cancel, progress.advance):
+            if not run.complete:
+                yield UDFResults(run)
+        # the last step is always there, also when no partition had frames
+        yield UDFResults(run)
+    finally:
+        progress.close()
 
 
 def _next_or_none(steps: UDFResultsIterator) -> UDFResults | None:

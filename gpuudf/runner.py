@@ -336,6 +336,8 @@ class UDFRun:
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 yield result
+                if cancel is not None:  # the consumer may have cancelled while we waited
+                    cancel.raise_if_cancelled()
         finally:
             close = getattr(results, "close", None)
             if close is not None:

@@ -86,7 +86,16 @@ PARTITION_PARAMS = [
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip ``gpu``-marked tests where no CUDA GPU is usable: the one place that decides."""
+    """Skip ``gpu``-marked tests where no CUDA GPU is usable: the one place that decides.
+
+    Also skips ``in_process`` tests on executors with worker processes: those
+    tests watch a UDF's side effects (a shared list, a handle it cancels)
+    that cannot cross into a worker process.
+    """
+    for item in items:
+        case = getattr(item, "callspec", None) and item.callspec.params.get("executor_case")
+        if item.get_closest_marker("in_process") is not None and case is not None and case.in_processes:
+            item.add_marker(pytest.mark.skip(reason="watches UDF side effects in the caller's process"))
     gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
     if not gpu_items:
         return

@@ -1,20 +1,27 @@
 """Run control (API.md §4, 4.1, 4.2): partial results, cancellation, errors, async runs, what a ROI starts.
 
-UDFs reach workers as their class and keyword arguments; on the in-process
-executors of ``EXECUTOR_PARAMS`` every copy gets the very objects passed, so
-the tests steer runs through them (``RecordingSumUDF``'s ``log`` and
-``on_process``, ``CancelHandle``s, ``threading.Event``s).  Waits on events
-have generous timeouts so that a broken engine fails a test instead of
-hanging it; a passing run never waits for a timeout.
+The tests steer runs through files (``CallLog``, ``FileEvent``, ``PauseAt``
+from ``tests.udfs_for_tests``), so they run unchanged on in-process executors
+and on worker processes.  Waits have generous timeouts so that a broken
+engine fails a test instead of hanging it; a passing run never waits for one.
+
+Cancellation bounds: on an in-process executor the tile in progress is the
+last one processed after a cancel, and the tests assert exactly that.  A
+worker process learns of a cancel through a message, so there the tests
+assert that the run stops cooperatively (the workers answer and are kept,
+not killed and replaced) rather than counting tiles, which would race.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,10 +35,15 @@ from tests.udfs_for_tests import (
     DATA_SHAPE,
     NAV_SHAPE,
     SIG_SHAPE,
+    CallLog,
     DerivedUDF,
+    ExecutorCase,
+    FileEvent,
     HookError,
     MaxUDF,
+    PauseAt,
     ProbeUDF,
+    RaiseAt,
     RaisingUDF,
     RecordingSumUDF,
     SumTileUDF,
@@ -41,7 +53,6 @@ from tests.udfs_for_tests import (
 
 LoadFn = Callable[..., DataSet]
 CountsFn = Callable[..., np.ndarray[Any, Any]]
-Log = list[tuple[str, int | None, int | None]]
 
 #: Long enough never to be reached by a working engine, short enough to fail fast.
 TIMEOUT_S = 5.0
@@ -97,8 +108,41 @@ def _assert_context_usable(ctx: gpuudf.Context, random_counts: CountsFn) -> None
     _check_sums(ctx.run_udf(dataset=ctx.load("memory", data=data, num_partitions=3), udf=SumTileUDF(depth=4)), data)
 
 
-def _hooks(log: Log, hook: str) -> list[tuple[str, int | None, int | None]]:
-    return [entry for entry in log if entry[0] == hook]
+def _worker_pids(ctx: gpuudf.Context) -> list[int] | None:
+    """Process ids of the executor's workers, where it has worker processes."""
+    pids = getattr(ctx.executor, "worker_pids", None)
+    return None if pids is None else list(pids)
+
+
+def _started_worker_pids(ctx: gpuudf.Context, ds: DataSet) -> list[int] | None:
+    """:func:`_worker_pids` once a run has started every worker."""
+    ctx.run_udf(dataset=ds, udf=SumTileUDF())
+    return _worker_pids(ctx)
+
+
+def _canceller(reached: FileEvent, resume: FileEvent, cancel: Callable[[], None]) -> threading.Thread:
+    """A started thread that cancels once ``reached`` is set, then lets the UDF go on."""
+
+    def run() -> None:
+        try:
+            if reached.wait(TIMEOUT_S):
+                cancel()
+        finally:
+            resume.set()
+
+    thread = threading.Thread(target=run, name="test-canceller")
+    thread.start()
+    return thread
+
+
+def _cancel_at_every_step(results: Any, steps: list[Any]) -> None:
+    for item in results:
+        steps.append(item)
+        results.cancel()
+
+
+def _events(tmp_path: Path) -> tuple[FileEvent, FileEvent]:
+    return FileEvent(tmp_path / "reached"), FileEvent(tmp_path / "resume")
 
 
 # ---------------------------------------------------------------- run_udf_iter: partial results
@@ -122,7 +166,9 @@ def test_every_step_of_run_udf_iter_equals_a_fresh_run_over_the_damaged_frames(
         assert item.damage.dtype == bool
         steps.append((np.array(item.damage), _snapshot(item.buffers)))
 
-    for damage, snapshot in steps:
+    # one partition per frame makes 35 steps: check 8 of them, first and last included
+    checked = sorted({round(i) for i in np.linspace(0, len(steps) - 1, min(len(steps), 8))})
+    for damage, snapshot in [steps[i] for i in checked]:
         fresh = ctx.run_udf(dataset=ds, udf=make_udfs(), roi=damage)
         _assert_same(snapshot, _snapshot(fresh))
         # nav buffers: values exactly where frames were merged
@@ -199,46 +245,39 @@ def test_a_copy_of_a_step_keeps_its_values_after_later_steps(ctx: gpuudf.Context
 # ---------------------------------------------------------------- run_udf_iter: stopping
 
 
-def test_cancel_inside_the_loop_raises_udf_run_cancelled_and_stops_within_one_tile(
-    ctx: gpuudf.Context, random_counts: CountsFn
+def test_cancel_inside_the_loop_raises_udf_run_cancelled_and_stops_the_run(
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path
 ) -> None:
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
-    first_tiles = math.ceil(ds.get_partitions()[0].num_frames / 2)
-    log: Log = []
-    steps = 0
+    log = CallLog(tmp_path / "log")
+    steps: list[Any] = []
+    pids = _started_worker_pids(ctx, ds)
     results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log))
     with pytest.raises(UDFRunCancelled):
-        for _ in results:
-            steps += 1
-            results.cancel()
-    assert steps == 1
-    assert len(_hooks(log, "postprocess")) == 1
-    assert process_calls(log) <= first_tiles + 1
+        _cancel_at_every_step(results, steps)
+    assert len(steps) == 1
+    if not executor_case.in_processes:
+        assert len(log.hooks("merge")) == 1
+        # partition 1 was merged; of partition 2 at most its first tile ran
+        first_tiles = math.ceil(ds.get_partitions()[0].num_frames / 2)
+        assert len(log.hooks("postprocess")) == 1
+        assert process_calls(log) <= first_tiles + 1
+    assert _worker_pids(ctx) == pids
     _assert_context_usable(ctx, random_counts)
 
 
+@pytest.mark.parametrize("method", ["frame", "tile"])
 def test_cancel_from_another_thread_stops_run_udf_iter_within_one_tile(
-    ctx: gpuudf.Context, random_counts: CountsFn
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path, method: str
 ) -> None:
-    reached, resumed = threading.Event(), threading.Event()
-    cancel_at = 4
-
-    def on_process(calls: int) -> None:
-        if calls == cancel_at:
-            reached.set()
-            resumed.wait(TIMEOUT_S)
-
-    log: Log = []
+    reached, resume = _events(tmp_path)
+    cancel_at = 5  # with 2-frame tiles, frame 5 opens tile 3
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=1)
-    results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log, on_process=on_process))
-
-    def cancel_when_reached() -> None:
-        if reached.wait(TIMEOUT_S):
-            results.cancel()
-        resumed.set()
-
-    canceller = threading.Thread(target=cancel_when_reached)
-    canceller.start()
+    udf = RecordingSumUDF(method=method, depth=2, log=log, on_process=PauseAt(cancel_at, reached, resume))
+    pids = _started_worker_pids(ctx, ds)
+    results = ctx.run_udf_iter(dataset=ds, udf=udf)
+    canceller = _canceller(reached, resume, results.cancel)
     try:
         with pytest.raises(UDFRunCancelled):
             for _ in results:
@@ -246,38 +285,58 @@ def test_cancel_from_another_thread_stops_run_udf_iter_within_one_tile(
     finally:
         canceller.join(TIMEOUT_S)
     assert reached.is_set()
-    assert process_calls(log) <= cancel_at + 1
-    assert not _hooks(log, "postprocess")
+    if not executor_case.in_processes:
+        assert process_calls(log) <= cancel_at + 1
+        assert not log.hooks("postprocess")
+    assert _worker_pids(ctx) == pids
     _assert_context_usable(ctx, random_counts)
 
 
-def test_breaking_out_of_run_udf_iter_stops_the_run_silently(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
-    log: Log = []
+def test_breaking_out_of_run_udf_iter_stops_the_run_silently(
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path
+) -> None:
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=5)
-    for item in ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log)):
-        assert item.damage.any()
-        break
-    logged = len(log)
-    assert len(_hooks(log, "postprocess")) < 5
+    # A loop's break can only stop the run by letting go of the iterator: it must be freed right
+    # there, not whenever the cycle collector comes by (worker processes would go on until then).
+    gc.disable()
+    try:
+        results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log))
+        abandoned = weakref.ref(results)
+        for item in results:
+            assert item.damage.any()
+            break
+        del results, item
+        assert abandoned() is None, "the iterator outlived the loop, so its run was not stopped"
+        logged = len(log)
+    finally:
+        gc.enable()
+    if not executor_case.in_processes:
+        assert len(log.hooks("postprocess")) == 1
     _assert_context_usable(ctx, random_counts)
     assert len(log) == logged, "the abandoned run went on"
 
 
-def test_closing_run_udf_iter_stops_the_run_silently(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
-    log: Log = []
+def test_closing_run_udf_iter_stops_the_run_silently(
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path
+) -> None:
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=5)
     results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log))
     next(results)
     results.close()
     logged = len(log)
-    assert len(_hooks(log, "postprocess")) < 5
+    if not executor_case.in_processes:
+        assert len(log.hooks("postprocess")) == 1
     assert list(results) == []
     _assert_context_usable(ctx, random_counts)
     assert len(log) == logged, "the closed run went on"
 
 
-def test_closing_run_udf_iter_before_the_first_step_runs_nothing(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
-    log: Log = []
+def test_closing_run_udf_iter_before_the_first_step_processes_nothing(
+    ctx: gpuudf.Context, random_counts: CountsFn, tmp_path: Path
+) -> None:
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
     results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(log=log))
     results.close()
@@ -297,71 +356,82 @@ def test_closing_run_udf_iter_before_the_first_step_runs_nothing(ctx: gpuudf.Con
     ],
 )
 def test_a_udf_cancelling_its_own_run_stops_it_within_one_tile(
-    ctx: gpuudf.Context, random_counts: CountsFn, method: str, num_partitions: int, cancel_at: int
+    ctx: gpuudf.Context,
+    executor_case: ExecutorCase,
+    random_counts: CountsFn,
+    tmp_path: Path,
+    method: str,
+    num_partitions: int,
+    cancel_at: int,
 ) -> None:
+    if executor_case.in_processes:
+        pytest.skip("a UDF in a worker process cannot reach the caller's CancelHandle; see the other-thread tests")
     handle = gpuudf.CancelHandle()
 
     def on_process(calls: int) -> None:
         if calls == cancel_at:
             handle.cancel()
 
-    log: Log = []
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=num_partitions)
     udf = RecordingSumUDF(method=method, depth=2, log=log, on_process=on_process)
     with pytest.raises(UDFRunCancelled):
         ctx.run_udf(dataset=ds, udf=udf, cancel=handle)
-    # frames are processed in tiles of 2: call 3 opens a tile, so one more frame may follow it
+    # frames go in tiles of 2: call 3 opens a tile, so one more frame may follow it
     assert process_calls(log) <= cancel_at + 1
-    assert len(_hooks(log, "postprocess")) < num_partitions
+    assert len(log.hooks("postprocess")) < num_partitions
     _assert_context_usable(ctx, random_counts)
 
 
-@pytest.mark.parametrize("method", ["frame", "tile"])
+@pytest.mark.parametrize(
+    ("method", "num_partitions", "cancel_at"),
+    [
+        pytest.param("frame", 1, 5, id="frame"),
+        pytest.param("tile", 1, 5, id="tile"),
+        pytest.param("partition", 5, 2, id="partition"),
+    ],
+)
 def test_a_cancel_handle_cancelled_from_another_thread_stops_the_run_within_one_tile(
-    ctx: gpuudf.Context, random_counts: CountsFn, method: str
+    ctx: gpuudf.Context,
+    executor_case: ExecutorCase,
+    random_counts: CountsFn,
+    tmp_path: Path,
+    method: str,
+    num_partitions: int,
+    cancel_at: int,
 ) -> None:
     handle = gpuudf.CancelHandle()
-    reached, resumed = threading.Event(), threading.Event()
-    cancel_at = 5  # frames: opens the third 2-frame tile
-
-    def on_process(calls: int) -> None:
-        if calls == cancel_at:
-            reached.set()
-            resumed.wait(TIMEOUT_S)
-
-    def cancel_when_reached() -> None:
-        if reached.wait(TIMEOUT_S):
-            handle.cancel()
-        resumed.set()
-
-    log: Log = []
-    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=1)
-    udf = RecordingSumUDF(method=method, depth=2, log=log, on_process=on_process)
-    canceller = threading.Thread(target=cancel_when_reached)
-    canceller.start()
+    reached, resume = _events(tmp_path)
+    log = CallLog(tmp_path / "log")
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=num_partitions)
+    udf = RecordingSumUDF(method=method, depth=2, log=log, on_process=PauseAt(cancel_at, reached, resume))
+    pids = _started_worker_pids(ctx, ds)
+    canceller = _canceller(reached, resume, handle.cancel)
     try:
         with pytest.raises(UDFRunCancelled):
             ctx.run_udf(dataset=ds, udf=udf, cancel=handle)
     finally:
         canceller.join(TIMEOUT_S)
     assert reached.is_set()
-    assert process_calls(log) <= cancel_at + 1
-    assert not _hooks(log, "postprocess")
+    if not executor_case.in_processes:
+        assert process_calls(log) <= cancel_at + 1
+        assert len(log.hooks("postprocess")) < num_partitions
+    assert _worker_pids(ctx) == pids
     _assert_context_usable(ctx, random_counts)
 
 
 def test_a_cancel_handle_already_cancelled_cancels_the_next_run_before_any_frame(
-    ctx: gpuudf.Context, random_counts: CountsFn
+    ctx: gpuudf.Context, random_counts: CountsFn, tmp_path: Path
 ) -> None:
     handle = gpuudf.CancelHandle()
     handle.cancel()
-    log: Log = []
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
     for _ in range(2):  # a handle stays cancelled
         with pytest.raises(UDFRunCancelled):
             ctx.run_udf(dataset=ds, udf=RecordingSumUDF(log=log), cancel=handle)
     assert process_calls(log) == 0
-    assert not _hooks(log, "postprocess")
+    assert not log.hooks("postprocess")
     _assert_context_usable(ctx, random_counts)
 
 
@@ -373,13 +443,17 @@ def test_a_cancel_handle_that_is_never_cancelled_changes_nothing(ctx: gpuudf.Con
     _check_sums(ctx.run_udf(dataset=ds, udf=SumTileUDF(depth=2), cancel=handle), data)
 
 
-def test_a_cancelled_run_leaves_no_feeder_thread_running(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+def test_a_cancelled_run_leaves_no_feeder_thread_running(
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path
+) -> None:
+    if executor_case.in_processes:
+        pytest.skip("feeder threads of worker processes are not visible here")
     handle = gpuudf.CancelHandle()
-    during: list[list[str]] = []
+    during: list[set[str]] = []
 
     def on_process(calls: int) -> None:
         if calls == 3:
-            during.append([t.name for t in threading.enumerate()])
+            during.append({t.name for t in threading.enumerate() if t.name.startswith("gpuudf-feeder")})
             handle.cancel()
 
     # a ROI makes device backends read through their pinned ring and its feeder thread
@@ -387,8 +461,9 @@ def test_a_cancelled_run_leaves_no_feeder_thread_running(ctx: gpuudf.Context, ra
     with pytest.raises(UDFRunCancelled):
         ctx.run_udf(dataset=ds, udf=RecordingSumUDF(depth=2, on_process=on_process), roi=MASK, cancel=handle)
     assert len(during) == 1
-    started = {name for name in during[0] if name.startswith("gpuudf-feeder")}
-    left = [t for t in threading.enumerate() if t.name in started and t.is_alive()]
+    if executor_case.device_class == "cuda":
+        assert during[0], "the ROI run had no feeder thread to check"
+    left = [t for t in threading.enumerate() if t.name in during[0]]
     for thread in left:
         thread.join(TIMEOUT_S)
     assert not [t.name for t in left if t.is_alive()]
@@ -397,25 +472,17 @@ def test_a_cancelled_run_leaves_no_feeder_thread_running(ctx: gpuudf.Context, ra
 # ---------------------------------------------------------------- KeyboardInterrupt
 
 
-def _interrupt_at_third_call(calls: int) -> None:
-    if calls == 3:
-        raise KeyboardInterrupt
-
-
 @pytest.mark.parametrize("how", ["run_udf", "run_udf_iter"])
 def test_keyboard_interrupt_in_a_udf_reaches_the_caller_and_the_context_stays_usable(
-    ctx: gpuudf.Context, random_counts: CountsFn, how: str
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path, how: str
 ) -> None:
-    log: Log = []
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
-    udf = RecordingSumUDF(depth=2, log=log, on_process=_interrupt_at_third_call)
+    udf = RecordingSumUDF(depth=2, log=log, on_process=RaiseAt(3, KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
-        if how == "run_udf":
-            ctx.run_udf(dataset=ds, udf=udf)
-        else:
-            for _ in ctx.run_udf_iter(dataset=ds, udf=udf):
-                pass
-    assert process_calls(log) == 3
+        _run(ctx, how, dataset=ds, udf=udf)
+    if not executor_case.in_processes:
+        assert process_calls(log) == 3
     _assert_context_usable(ctx, random_counts)
 
 
@@ -432,6 +499,8 @@ HOOK_CASES = [
     pytest.param("merge", 1, id="merge"),
     pytest.param("get_results", 0, id="get_results"),
 ]
+
+HOWS = ["run_udf", "run_udf_iter", "async-run_udf", "async-run_udf_iter"]
 
 
 def _run(ctx: gpuudf.Context, how: str, **kwargs: Any) -> Any:
@@ -459,33 +528,51 @@ def _run(ctx: gpuudf.Context, how: str, **kwargs: Any) -> Any:
     return asyncio.run(iterate())
 
 
-HOWS = ["run_udf", "run_udf_iter", "async-run_udf", "async-run_udf_iter"]
-
-
 @pytest.mark.parametrize("how", HOWS)
 @pytest.mark.parametrize(("hook", "skip"), HOOK_CASES)
 def test_an_exception_in_any_udf_hook_reaches_the_caller_with_the_udfs_frame(
-    ctx: gpuudf.Context, random_counts: CountsFn, hook: str, skip: int, how: str
+    ctx: gpuudf.Context,
+    executor_case: ExecutorCase,
+    random_counts: CountsFn,
+    tmp_path: Path,
+    hook: str,
+    skip: int,
+    how: str,
 ) -> None:
-    seen: list[str] = []
+    seen = CallLog(tmp_path / "seen")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
     with pytest.raises(HookError, match=f"{hook} failed on purpose") as excinfo:
         _run(ctx, how, dataset=ds, udf=RaisingUDF(hook=hook, skip=skip, seen=seen))
-    assert len(seen) == skip + 1
-    frames = traceback.extract_tb(excinfo.tb)
-    assert any(f.name == hook and f.filename.endswith("udfs_for_tests.py") for f in frames), [
-        (f.filename, f.name) for f in frames
-    ]
+    if executor_case.in_processes:
+        assert len(seen) >= skip + 1  # workers already busy may fail the same way before they hear of it
+    else:
+        assert len(seen) == skip + 1
+    # the UDF's own frame: in the traceback itself, or in the worker's traceback chained to it
+    shown = "".join(traceback.format_exception(excinfo.value))
+    assert 'udfs_for_tests.py", line' in shown
+    assert any(
+        line.strip().startswith('File "') and "udfs_for_tests.py" in line and line.rstrip().endswith(f"in {hook}")
+        for line in shown.splitlines()
+    ), shown
+    if not executor_case.in_processes:
+        frames = traceback.extract_tb(excinfo.tb)
+        assert any(f.name == hook and f.filename.endswith("udfs_for_tests.py") for f in frames), [
+            (f.filename, f.name) for f in frames
+        ]
     _assert_context_usable(ctx, random_counts)
 
 
-def test_an_exception_in_one_of_several_udfs_stops_the_whole_run(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
-    log: Log = []
+def test_an_exception_in_one_of_several_udfs_stops_the_whole_run(
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path
+) -> None:
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
     with pytest.raises(HookError, match="process_tile failed on purpose"):
         ctx.run_udf(dataset=ds, udf=[RecordingSumUDF(depth=2, log=log), RaisingUDF(hook="process_tile", skip=1)])
-    assert process_calls(log) <= 3
-    assert not _hooks(log, "postprocess")
+    if not executor_case.in_processes:
+        assert process_calls(log) == 2
+        assert not log.hooks("postprocess")
+    assert not log.hooks("merge")
     _assert_context_usable(ctx, random_counts)
 
 
@@ -505,10 +592,12 @@ def test_async_run_udf_iter_gives_the_same_steps_as_the_sync_one(ctx: gpuudf.Con
         return [(np.array(item.damage), _snapshot(item.buffers)) async for item in results]
 
     async_steps = asyncio.run(iterate())
-    assert len(async_steps) == len(sync_steps) >= 2
+    assert len(async_steps) == len(sync_steps) == 4
     for (damage, snapshot), (sync_damage, sync_snapshot) in zip(async_steps, sync_steps, strict=True):
-        assert_array_equal(damage, sync_damage)
-        _assert_same(snapshot, sync_snapshot)
+        if np.array_equal(damage, sync_damage):  # completion order may differ with several workers
+            _assert_same(snapshot, sync_snapshot)
+    assert_array_equal(async_steps[-1][0], MASK)
+    _assert_same(async_steps[-1][1], sync_steps[-1][1])
 
 
 def test_await_run_udf_with_sync_false_equals_the_sync_call(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
@@ -521,21 +610,25 @@ def test_await_run_udf_with_sync_false_equals_the_sync_call(ctx: gpuudf.Context,
     _assert_same(_snapshot([asyncio.run(run())]), expected)
 
 
-def test_cancel_inside_an_async_loop_raises_udf_run_cancelled(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
-    log: Log = []
+def test_cancel_inside_an_async_loop_raises_udf_run_cancelled(
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path
+) -> None:
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=3)
+    steps = 0
 
-    async def iterate() -> int:
-        steps = 0
+    async def iterate() -> None:
+        nonlocal steps
         results = ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(depth=2, log=log), sync=False)
         async for _ in results:
             steps += 1
             results.cancel()
-        return steps
 
     with pytest.raises(UDFRunCancelled):
         asyncio.run(iterate())
-    assert len(_hooks(log, "postprocess")) == 1
+    assert steps == 1
+    if not executor_case.in_processes:  # results already on their way from workers may still be merged
+        assert len(log.hooks("merge")) == 1
     _assert_context_usable(ctx, random_counts)
 
 
@@ -553,40 +646,38 @@ def test_breaking_out_of_an_async_loop_leaves_the_context_usable(ctx: gpuudf.Con
 
 
 def test_await_run_udf_with_a_cancel_handle_raises_udf_run_cancelled(
-    ctx: gpuudf.Context, random_counts: CountsFn
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path
 ) -> None:
     handle = gpuudf.CancelHandle()
-
-    def on_process(calls: int) -> None:
-        if calls == 2:
-            handle.cancel()
-
-    log: Log = []
+    reached, resume = _events(tmp_path)
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=1)
+    udf = RecordingSumUDF(depth=2, log=log, on_process=PauseAt(2, reached, resume))
 
     async def run() -> Any:
-        udf = RecordingSumUDF(depth=2, log=log, on_process=on_process)
         return await ctx.run_udf(dataset=ds, udf=udf, sync=False, cancel=handle)
 
-    with pytest.raises(UDFRunCancelled):
-        asyncio.run(run())
-    assert process_calls(log) <= 3
+    canceller = _canceller(reached, resume, handle.cancel)
+    try:
+        with pytest.raises(UDFRunCancelled):
+            asyncio.run(run())
+    finally:
+        canceller.join(TIMEOUT_S)
+    if not executor_case.in_processes:
+        assert process_calls(log) <= 3
     _assert_context_usable(ctx, random_counts)
 
 
 @pytest.mark.parametrize("how", ["run_udf", "run_udf_iter"])
-def test_the_event_loop_keeps_running_while_a_run_goes(ctx: gpuudf.Context, random_counts: CountsFn, how: str) -> None:
-    """The run's first frame waits until the loop has ticked 20 times: a blocked loop never gets there."""
+def test_the_event_loop_keeps_running_while_a_run_goes(
+    ctx: gpuudf.Context, random_counts: CountsFn, tmp_path: Path, how: str
+) -> None:
+    """The run's first tile waits until the loop has ticked 20 times: a blocked loop never gets there."""
     wanted_ticks = 20
-    ticked_enough = threading.Event()
-    waited: list[bool] = []
-
-    def on_process(calls: int) -> None:
-        if calls == 1:
-            waited.append(ticked_enough.wait(TIMEOUT_S))
-
+    ticked_enough = FileEvent(tmp_path / "ticked")
     data = random_counts(DATA_SHAPE)
     ds = ctx.load("memory", data=data, num_partitions=1)
+    udf = RecordingSumUDF(depth=2, on_process=PauseAt(1, None, ticked_enough, timeout=TIMEOUT_S))
 
     async def main() -> tuple[Any, int]:
         ticks = 0
@@ -596,12 +687,11 @@ def test_the_event_loop_keeps_running_while_a_run_goes(ctx: gpuudf.Context, rand
             nonlocal ticks
             while not done:
                 ticks += 1
-                if ticks >= wanted_ticks:
+                if ticks == wanted_ticks:
                     ticked_enough.set()
                 await asyncio.sleep(0.001)
 
         ticker = asyncio.create_task(tick())
-        udf = RecordingSumUDF(depth=2, on_process=on_process)
         try:
             if how == "run_udf":
                 res = await ctx.run_udf(dataset=ds, udf=udf, sync=False)
@@ -614,26 +704,22 @@ def test_the_event_loop_keeps_running_while_a_run_goes(ctx: gpuudf.Context, rand
             await ticker
         return res, ticks
 
-    res, ticks = asyncio.run(main())
-    assert waited == [True]
+    res, ticks = asyncio.run(main())  # a TimeoutError from the UDF here: the loop was blocked
     assert ticks >= wanted_ticks
     _check_sums(res, data)
 
 
-def test_cancelling_the_task_awaiting_run_udf_cancels_the_run(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
-    started, release = threading.Event(), threading.Event()
+def test_cancelling_the_task_awaiting_run_udf_cancels_the_run(
+    ctx: gpuudf.Context, executor_case: ExecutorCase, random_counts: CountsFn, tmp_path: Path
+) -> None:
+    started, release = _events(tmp_path)
     block_at = 3
-
-    def on_process(calls: int) -> None:
-        if calls == block_at:
-            started.set()
-            release.wait(TIMEOUT_S)
-
-    log: Log = []
+    log = CallLog(tmp_path / "log")
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=1)
+    udf = RecordingSumUDF(depth=2, log=log, on_process=PauseAt(block_at, started, release))
+    pids = _started_worker_pids(ctx, ds)
 
     async def main() -> None:
-        udf = RecordingSumUDF(depth=2, log=log, on_process=on_process)
         task = asyncio.create_task(ctx.run_udf(dataset=ds, udf=udf, sync=False))
         for _ in range(int(TIMEOUT_S / 0.001)):
             if started.is_set():
@@ -649,23 +735,31 @@ def test_cancelling_the_task_awaiting_run_udf_cancels_the_run(ctx: gpuudf.Contex
             await task
         assert task.cancelled()
 
-    asyncio.run(main())
-    assert process_calls(log) <= block_at + 1
-    assert not _hooks(log, "postprocess")
+    try:
+        asyncio.run(main())
+    finally:
+        release.set()
+    calls = process_calls(log)
+    if not executor_case.in_processes:
+        assert calls <= block_at + 1
+        assert not log.hooks("postprocess")
+    assert not log.hooks("merge")
+    assert _worker_pids(ctx) == pids
     _assert_context_usable(ctx, random_counts)
-    assert process_calls(log) <= block_at + 1, "the cancelled run went on"
+    assert process_calls(log) == calls, "the cancelled run went on"
 
 
 # ---------------------------------------------------------------- ROI: what a run starts
 
 
-def test_a_roi_selecting_nothing_starts_no_task(ctx: gpuudf.Context, load_partitioned: LoadFn, random_counts: CountsFn) -> None:
-    log: Log = []
+def test_a_roi_selecting_nothing_starts_no_task(
+    ctx: gpuudf.Context, load_partitioned: LoadFn, random_counts: CountsFn, tmp_path: Path
+) -> None:
+    log = CallLog(tmp_path / "log")
     ds = load_partitioned(random_counts(DATA_SHAPE))
     res = ctx.run_udf(dataset=ds, udf=RecordingSumUDF(log=log), roi=np.zeros(NAV_SHAPE, dtype=bool))
     # preprocess once on the host (with no frames), get_results once; nothing else
-    assert [hook for hook, _, _ in log] == ["preprocess", "get_results"]
-    assert log[0][1:] == (0, 0)
+    assert list(log) == [("preprocess", 0, 0), ("get_results", None, None)]
     assert res["per_frame"].data.shape == NAV_SHAPE
     assert np.isnan(res["per_frame"].data).all()
     assert_array_equal(res["total"].data, np.zeros(SIG_SHAPE))
@@ -673,9 +767,9 @@ def test_a_roi_selecting_nothing_starts_no_task(ctx: gpuudf.Context, load_partit
 
 
 def test_run_udf_iter_with_a_roi_selecting_nothing_yields_one_empty_step(
-    ctx: gpuudf.Context, load_partitioned: LoadFn, random_counts: CountsFn
+    ctx: gpuudf.Context, load_partitioned: LoadFn, random_counts: CountsFn, tmp_path: Path
 ) -> None:
-    log: Log = []
+    log = CallLog(tmp_path / "log")
     ds = load_partitioned(random_counts(DATA_SHAPE))
     items = list(ctx.run_udf_iter(dataset=ds, udf=RecordingSumUDF(log=log), roi=np.zeros(NAV_SHAPE, dtype=bool)))
     assert len(items) == 1
@@ -687,22 +781,24 @@ def test_run_udf_iter_with_a_roi_selecting_nothing_yields_one_empty_step(
     assert process_calls(log) == 0
 
 
-def test_partitions_without_selected_frames_are_skipped(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+def test_partitions_without_selected_frames_are_skipped(
+    ctx: gpuudf.Context, random_counts: CountsFn, tmp_path: Path
+) -> None:
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE), num_partitions=7)
     partitions = ds.get_partitions()
     roi = np.zeros(NUM_FRAMES, dtype=bool)
     roi[partitions[1].start] = True
     roi[partitions[4].stop - 2 : partitions[4].stop] = True
     roi[partitions[6].start + 1] = True
-    log: Log = []
+    log = CallLog(tmp_path / "log")
     res = ctx.run_udf(dataset=ds, udf=RecordingSumUDF(log=log), roi=roi.reshape(NAV_SHAPE))
     expected = sorted((int(g[0]), int(g[-1]) + 1) for g in selected_partitions(ds, roi))
     assert len(expected) == 3
-    assert sorted((start, stop) for _, start, stop in _hooks(log, "postprocess")) == expected
-    worker_preprocess = _hooks(log, "preprocess")[1:]  # the first runs on the host
+    assert sorted((start, stop) for _, start, stop in log.hooks("postprocess")) == expected
+    worker_preprocess = log.hooks("preprocess")[1:]  # the first runs on the host, before any task
     assert sorted((start, stop) for _, start, stop in worker_preprocess) == expected
-    assert len(_hooks(log, "merge")) == 3
-    for _, start, stop in _hooks(log, "process"):
+    assert len(log.hooks("merge")) == 3
+    for _, start, stop in log.hooks("process"):
         assert start is not None
         assert stop is not None
         assert roi[start:stop].any()

@@ -11,8 +11,11 @@ depend on the partition count or tile depth.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,12 +30,16 @@ __all__ = [
     "NAV_SHAPE",
     "SIG_SHAPE",
     "AnyBackendUDF",
+    "CallLog",
     "DerivedUDF",
     "ExecutorCase",
+    "FileEvent",
     "HookError",
     "MaxUDF",
+    "PauseAt",
     "ProbeUDF",
     "ProcessCalledError",
+    "RaiseAt",
     "RaisingUDF",
     "RecordingSumUDF",
     "SumFrameUDF",
@@ -252,10 +259,92 @@ class ProbeUDF(AnyBackendUDF):
 
 # ---------------------------------------------------------------- run control (cancellation, errors, progress)
 #
-# A UDF travels to workers as its class and keyword arguments, and in-process
-# executors hand every copy the very objects passed (lists, callables,
-# events).  The UDFs below use that to report to, and be steered by, the test
-# while a run goes.
+# A UDF travels to workers as its class and keyword arguments, pickled for
+# worker processes.  The UDFs below report to the test and are steered by it
+# through files (:class:`CallLog`, :class:`FileEvent`), which work the same in
+# the main process, its threads and worker processes.
+
+
+class CallLog:
+    """An append-only log of ``(hook, start, stop)`` entries in a file, shared with worker processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+
+    def append(self, entry: tuple[str, int | None, int | None]) -> None:
+        with Path(self.path).open("a", encoding="utf-8") as file:
+            file.write(json.dumps(list(entry)) + "\n")  # one short write: atomic with O_APPEND
+
+    def __iter__(self) -> Iterator[tuple[str, int | None, int | None]]:
+        path = Path(self.path)
+        if not path.exists():
+            return iter([])
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return iter([tuple(json.loads(line)) for line in lines])  # type: ignore[misc]
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def hooks(self, hook: str) -> list[tuple[str, int | None, int | None]]:
+        """The entries of one hook, in the order they were logged."""
+        return [entry for entry in self if entry[0] == hook]
+
+
+class FileEvent:
+    """A ``threading.Event`` that also works across processes: set once its file exists."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+
+    def set(self) -> None:
+        Path(self.path).touch()
+
+    def is_set(self) -> bool:
+        return Path(self.path).exists()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.is_set():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.0005)
+        return True
+
+
+@dataclass(frozen=True)
+class RaiseAt:
+    """``on_process`` steering: raise ``exception`` before the ``at``-th process call."""
+
+    at: int
+    exception: type[BaseException]
+
+    def __call__(self, calls: int) -> None:
+        if calls == self.at:
+            raise self.exception
+
+
+@dataclass(frozen=True)
+class PauseAt:
+    """``on_process`` steering: at the ``at``-th process call set ``reached``, then wait for ``resume``.
+
+    Raises ``TimeoutError`` in the UDF when ``resume`` is not set within
+    ``timeout`` seconds, so a test whose other side never comes fails
+    instead of passing by accident.
+    """
+
+    at: int
+    reached: FileEvent | None
+    resume: FileEvent
+    timeout: float = 5.0
+
+    def __call__(self, calls: int) -> None:
+        if calls != self.at:
+            return
+        if self.reached is not None:
+            self.reached.set()
+        if not self.resume.wait(self.timeout):
+            msg = f"process call {calls} was not resumed within {self.timeout} s"
+            raise TimeoutError(msg)
 
 
 class HookError(Exception):
@@ -272,20 +361,22 @@ class RecordingSumUDF(_SumBase):
     depth
         Tile depth preference, or ``None``.
     log
-        A list the UDF appends ``(hook, start, stop)`` to on every call of
-        ``preprocess``, ``process`` (any process method), ``postprocess``,
-        ``merge`` and ``get_results``; ``start``/``stop`` are ``meta.slice``'s
-        bounds (``None`` on the host, for ``merge`` and ``get_results``).
+        A :class:`CallLog` the UDF appends ``(hook, start, stop)`` to on every
+        call of ``preprocess``, ``process`` (any process method),
+        ``postprocess``, ``merge`` and ``get_results``; ``start``/``stop`` are
+        ``meta.slice``'s bounds (``None`` for ``merge`` and ``get_results``,
+        which run on the host).  Without it, each copy counts its own calls.
     on_process
-        Called as ``on_process(n)`` before the ``n``-th process call (1-based)
-        does its work: it may cancel, block, or raise.
+        Called as ``on_process(n)`` before the ``n``-th process call (1-based,
+        counted in ``log``) does its work: it may block or raise.  It must
+        pickle (:class:`RaiseAt`, :class:`PauseAt`) to reach worker processes.
     """
 
     def __init__(
         self,
         method: str = "tile",
         depth: int | None = None,
-        log: list[tuple[str, int | None, int | None]] | None = None,
+        log: CallLog | None = None,
         on_process: Callable[[int], None] | None = None,
     ) -> None:
         AnyBackendUDF.__init__(self, method=method, depth=depth, log=log, on_process=on_process)
@@ -293,16 +384,15 @@ class RecordingSumUDF(_SumBase):
     def get_method(self) -> str:
         return str(self.params.method)
 
-    def _get_log(self) -> list[tuple[str, int | None, int | None]]:
-        log: list[tuple[str, int | None, int | None]] | None = self.params.log
+    def _get_log(self) -> CallLog | list[tuple[str, int | None, int | None]]:
+        log: CallLog | None = self.params.log
         return log if log is not None else self.__dict__.setdefault("_own_log", [])
 
     def _log(self, hook: str, on_host: bool = False) -> None:
-        log = self._get_log()
         if on_host:
-            log.append((hook, None, None))
+            self._get_log().append((hook, None, None))
         else:
-            log.append((hook, self.meta.slice.start, self.meta.slice.stop))
+            self._get_log().append((hook, self.meta.slice.start, self.meta.slice.stop))
 
     def _before_process(self) -> None:
         self._log("process")
@@ -339,23 +429,24 @@ class RecordingSumUDF(_SumBase):
         return {}
 
 
-def process_calls(log: list[tuple[str, int | None, int | None]]) -> int:
+def process_calls(log: CallLog | list[tuple[str, int | None, int | None]]) -> int:
     """How many process calls a :class:`RecordingSumUDF` logged."""
     return sum(1 for entry in log if entry[0] == "process")
 
 
 class RaisingUDF(AnyBackendUDF):
-    """Raises :class:`HookError` in ``hook``, once that hook has been called ``skip`` times.
+    """Raises :class:`HookError` in ``hook`` once that hook has been called ``skip`` times.
 
     ``hook`` is one of :data:`HOOKS`; a ``process_*`` hook is also the process
-    method, else ``process_tile`` runs.  ``seen`` (a list shared with the
-    test) counts the hook's calls across every copy of the UDF, so
-    ``hook="preprocess", skip=1`` lets the host's call pass and fails on a worker.
+    method, else ``process_tile`` runs (tiles of 2 frames).  ``seen`` (a
+    :class:`CallLog`) counts the hook's calls across every copy of the UDF,
+    so ``hook="preprocess", skip=1`` lets the host's call pass and fails on a
+    worker; without it each copy counts its own calls.
     """
 
     HOOKS = ("preprocess", "process_frame", "process_tile", "process_partition", "postprocess", "merge", "get_results")
 
-    def __init__(self, hook: str, skip: int = 0, seen: list[str] | None = None) -> None:
+    def __init__(self, hook: str, skip: int = 0, seen: CallLog | None = None) -> None:
         super().__init__(hook=hook, skip=skip, seen=seen)
 
     def get_method(self) -> str:
@@ -375,7 +466,7 @@ class RaisingUDF(AnyBackendUDF):
         if hook != self.params.hook:
             return
         seen = self.params.seen if self.params.seen is not None else self.__dict__.setdefault("_own_calls", [])
-        seen.append(hook)
+        seen.append((hook, None, None))
         if len(seen) > self.params.skip:
             msg = f"{hook} failed on purpose"
             raise HookError(msg)

@@ -11,6 +11,8 @@ keep their mapping for later runs.  Files are named ``gpuudf-*`` under
 from __future__ import annotations
 
 import contextlib
+import math
+import mmap
 import os
 import tempfile
 import weakref
@@ -76,9 +78,17 @@ def attach_shared_frames(path: str, shape: tuple[int, ...], dtype: np.dtype[Any]
     """Map a shared-memory file once per process; later calls reuse the mapping."""
     array = _ATTACHED.get(path)
     if array is None:
-        # "r+" so that CUDA can page-lock the mapping; the view handed out is read-only
-        mapped = np.memmap(path, dtype=dtype, mode="r+", shape=shape)
-        array = mapped.view(np.ndarray)
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        if nbytes == 0:
+            array = np.empty(shape, dtype=dtype)
+        else:
+            with open(path, "r+b") as file:  # noqa: PTH123 - mmap needs the file descriptor
+                # writable so that CUDA can page-lock the mapping (the array is read-only);
+                # populated at once: faulting 4 KiB pages in during runs costs more than the sum
+                mapped = mmap.mmap(
+                    file.fileno(), nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+                )
+            array = np.frombuffer(mapped, dtype=dtype).reshape(shape)
         array.flags.writeable = False
         _ATTACHED[path] = array
     return array

@@ -177,6 +177,8 @@ class LocalExecutor(Executor):
                     self._finish(worker_index, task_index, running)
                     if kind == "result":
                         remaining -= 1
+                        if on_tile is not None and message[3]:
+                            on_tile(message[3])
                         yield message[2]
                     elif kind == "error":
                         exc = _unpack_exception(message[2], message[3])
@@ -227,11 +229,14 @@ class LocalExecutor(Executor):
             if old is not None:
                 self._stop(old)
             processes[index] = self._spawn(self.devices[index])
-        for index, process in processes.items():
-            conn = self._accept(process)
+        index_of_pid = {process.pid: index for index, process in processes.items()}
+        for _ in processes:
+            conn = self._accept(processes)
+            pid = conn.recv()
+            index = index_of_pid[pid]
             conn.send(list(sys.path))
             self._workers[index] = _WorkerProcess(
-                self.devices[index], _array_backend_of(self.devices[index]), process, conn
+                self.devices[index], _array_backend_of(self.devices[index]), processes[index], conn
             )
         for index in processes:
             worker = self._workers[index]
@@ -258,14 +263,15 @@ class LocalExecutor(Executor):
             start_new_session=True,  # Ctrl-C goes to the main process, which cancels the workers
         )
 
-    def _accept(self, process: subprocess.Popen[bytes]) -> Connection:
+    def _accept(self, processes: dict[int, subprocess.Popen[bytes]]) -> Connection:
         assert self._listener is not None
         listener_socket = self._listener._listener._socket  # type: ignore[attr-defined]  # noqa: SLF001
         listener_socket.settimeout(START_TIMEOUT_S)
         try:
             return self._listener.accept()
         except OSError as exc:
-            msg = f"a worker process did not connect (exit code {process.poll()})"
+            codes = {p.pid: p.poll() for p in processes.values()}
+            msg = f"a worker process did not connect within {START_TIMEOUT_S:.0f} s (exit codes by pid: {codes})"
             raise WorkerError(msg) from exc
 
     def _stop(self, worker: _WorkerProcess) -> None:
@@ -309,10 +315,14 @@ class LocalExecutor(Executor):
                     continue
                 chosen = pending[position]
                 del pending[position]
-                if run_id not in worker.runs_sent:
-                    worker.conn.send(("run", run_id, payload))
-                    worker.runs_sent = {run_id}
-                worker.conn.send(("task", chosen.index, run_id, tasks[chosen.index].own))
+                try:
+                    if run_id not in worker.runs_sent:
+                        worker.conn.send(("run", run_id, payload))
+                        worker.runs_sent = {run_id}
+                    worker.conn.send(("task", chosen.index, run_id, tasks[chosen.index].own))
+                except OSError:
+                    pending.appendleft(chosen)
+                    self._check_alive({index}, running, tasks, dead=True)
                 worker.queued.append(chosen.index)
                 running[chosen.index] = index
                 progress = True
@@ -361,7 +371,11 @@ class LocalExecutor(Executor):
                 continue
             if dead or worker.process.poll() is not None:
                 task_index = worker.queued[0] if worker.queued else None
-                code = worker.process.wait()
+                try:
+                    code = worker.process.wait(timeout=1.0)
+                except subprocess.TimeoutExpired:  # its connection broke but it lingers
+                    worker.process.kill()
+                    code = worker.process.wait()
                 for queued in worker.queued:
                     running.pop(queued, None)
                 self._workers[index] = None

@@ -10,8 +10,9 @@ main → worker: ``("run", run_id, payload)`` once per run (cloudpickle of the
 task class and the run's shared part), ``("task", task_id, run_id, own)``,
 ``("cancel", run_id)``, ``("stop",)``.
 
-worker → main: ``("ready", description)``, ``("tile", task_id, frames)``
-after each tile, then exactly one of ``("result", task_id, result)``,
+worker → main: its process id on connecting, ``("ready", description)``, ``("tile", task_id, frames)``
+for the tiles done since the last one (at most every ``PROGRESS_INTERVAL_S``),
+then exactly one of ``("result", task_id, result, frames_not_yet_reported)``,
 ``("error", task_id, exception_payload, traceback_text)`` or
 ``("cancelled", task_id)`` per task.
 
@@ -26,11 +27,15 @@ from __future__ import annotations
 import collections
 import os
 import sys
+import time
 import traceback
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-__all__ = ["main", "pack_exception"]
+__all__ = ["PROGRESS_INTERVAL_S", "main", "pack_exception"]
+
+#: Least time between two progress messages of a worker.
+PROGRESS_INTERVAL_S = 0.05
 
 
 def pack_exception(exc: BaseException) -> bytes:
@@ -101,22 +106,30 @@ class _Worker:
             self.conn.send(("cancelled", task_id))
             return
         task_class, shared = self.runs[run_id]
+        unreported = [0, time.monotonic()]
 
         def on_tile(frames: int) -> None:
-            self.conn.send(("tile", task_id, frames))
+            # progress goes home at most every PROGRESS_INTERVAL_S: a message per tile
+            # would wake the main process hundreds of times a second, on a core the
+            # workers need; cancellation is still checked after every tile
+            unreported[0] += frames
+            now = time.monotonic()
+            if now - unreported[1] >= PROGRESS_INTERVAL_S:
+                self.conn.send(("tile", task_id, unreported[0]))
+                unreported[:] = [0, now]
             self._check_cancel(run_id)
 
         try:
             result = task_class.rebuild(shared, own).run(self.backend, on_tile)
         except _Cancelled:
             self.conn.send(("cancelled", task_id))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - every failure of a task goes home
+            # KeyboardInterrupt too: workers run in their own session, so one here was
+            # raised by the UDF, not typed by the user; the worker stays usable
             text = "".join(traceback.format_exception(exc))
             self.conn.send(("error", task_id, pack_exception(exc), text))
-            if isinstance(exc, KeyboardInterrupt | SystemExit):
-                raise
         else:
-            self.conn.send(("result", task_id, result))
+            self.conn.send(("result", task_id, result, unreported[0]))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
 
     authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
     conn = Client(address, authkey=authkey)
+    conn.send(os.getpid())  # workers connect in any order: this says which process we are
     sys.path[:0] = [p for p in conn.recv() if p not in sys.path]
     try:
         _Worker(conn, device).serve()

@@ -1,0 +1,268 @@
+"""The local executor: worker processes, their life cycle, failures and the hybrid mix."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import gpuudf
+from gpuudf import UDF, UDFRunCancelled, WorkerError
+from gpuudf.backends.simulated import SimulatedOutOfMemoryError
+from gpuudf.datasets.shared import SHARED_MEMORY_DIR
+from gpuudf.executors import InlineExecutor, LocalExecutor
+from gpuudf.executors.local import RemoteTraceback
+from gpuudf.udfs import SumSigUDF, SumUDF
+
+
+class DeviceClassUDF(UDF):
+    """Records, per frame, which kind of worker processed it."""
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"on_cuda": self.buffer(kind="nav", dtype="int8", where="host")}
+
+    def process_tile(self, tile: Any) -> None:
+        self.results.on_cuda[:] = 1 if self.meta.device_class == "cuda" else 0
+
+    def get_backends(self) -> tuple[str, ...]:
+        return self.params.backends  # type: ignore[no-any-return]
+
+    def __init__(self, backends: tuple[str, ...] = ("numpy", "cupy")) -> None:
+        super().__init__(backends=backends)
+
+
+class DieUDF(UDF):
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"x": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        os._exit(3)  # a worker that dies without a word
+
+
+class RaiseUDF(UDF):
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"x": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        msg = "raised in a worker"
+        raise ArithmeticError(msg)
+
+
+class DeviceOOMUDF(UDF):
+    """Runs out of (simulated) device memory on a CUDA worker, works on a CPU."""
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"total": self.buffer(kind="nav", dtype="float64")}
+
+    def process_tile(self, tile: Any) -> None:
+        if self.meta.device_class == "cuda":
+            msg = "simulated device memory exhausted"
+            raise SimulatedOutOfMemoryError(msg)
+        self.results.total[:] = self.xp.sum(tile, axis=(1, 2))
+
+    def get_backends(self) -> tuple[str, ...]:
+        return ("numpy", "cupy")
+
+
+class SlowFrameUDF(UDF):
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"x": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        time.sleep(0.002)
+        self.results.x[:] = 1
+
+    def get_tiling_preferences(self) -> dict[str, int]:
+        return {"depth": 4}
+
+
+@pytest.fixture
+def data() -> np.ndarray:
+    return np.random.default_rng(7).integers(0, 100, size=(8, 9, 10, 11)).astype(np.float32)
+
+
+@pytest.fixture
+def hybrid() -> Iterator[gpuudf.Context]:
+    with gpuudf.Context(executor=LocalExecutor(cpus=1, cudas=["sim:0"])) as ctx:
+        yield ctx
+
+
+@pytest.fixture
+def two_cpus() -> Iterator[gpuudf.Context]:
+    with gpuudf.Context(executor=LocalExecutor(cpus=2, cudas=[])) as ctx:
+        yield ctx
+
+
+def gpuudf_shm_files() -> set[str]:
+    return {p.name for p in SHARED_MEMORY_DIR.glob("gpuudf-*")}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is gone for our purposes
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
+
+
+def test_workers_start_at_the_first_run_and_are_reused(two_cpus: gpuudf.Context, data: np.ndarray) -> None:
+    executor = two_cpus.executor
+    assert isinstance(executor, LocalExecutor)
+    assert executor.worker_pids == []
+    ds = two_cpus.load("memory", data=data)
+    two_cpus.run_udf(dataset=ds, udf=SumUDF())
+    pids = executor.worker_pids
+    assert len(pids) == 2
+    two_cpus.run_udf(dataset=ds, udf=SumSigUDF())
+    assert executor.worker_pids == pids
+
+
+def test_closing_leaves_no_worker_process_and_no_shared_memory(data: np.ndarray) -> None:
+    before = gpuudf_shm_files()
+    ctx = gpuudf.Context(executor=LocalExecutor(cpus=2, cudas=[]))
+    ds = ctx.load("memory", data=data)
+    ctx.run_udf(dataset=ds, udf=SumUDF())
+    pids = ctx.executor.worker_pids  # type: ignore[attr-defined]
+    assert gpuudf_shm_files() - before  # the dataset went to shared memory once
+    ctx.close()
+    del ds
+    gc.collect()
+    assert not any(alive(pid) for pid in pids)
+    assert gpuudf_shm_files() <= before
+
+
+def test_hybrid_results_match_the_inline_executor_and_both_kinds_of_worker_take_part(
+    hybrid: gpuudf.Context, data: np.ndarray
+) -> None:
+    ds = hybrid.load("memory", data=data, num_partitions=12)
+    result = hybrid.run_udf(dataset=ds, udf=[SumUDF(), SumSigUDF(), DeviceClassUDF()])
+    reference = gpuudf.Context(executor=InlineExecutor()).run_udf(dataset=ds, udf=[SumUDF(), SumSigUDF()])
+    np.testing.assert_allclose(result[0]["intensity"].data, reference[0]["intensity"].data, rtol=1e-6)
+    np.testing.assert_allclose(result[1]["intensity"].data, reference[1]["intensity"].data, rtol=1e-6)
+    assert set(np.unique(result[2]["on_cuda"].data)) == {0, 1}
+
+
+@pytest.mark.parametrize(("backends", "expected"), [(("numpy",), 0), (("cupy",), 1)])
+def test_tasks_go_only_to_workers_of_an_array_backend_the_udf_accepts(
+    hybrid: gpuudf.Context, data: np.ndarray, backends: tuple[str, ...], expected: int
+) -> None:
+    ds = hybrid.load("memory", data=data, num_partitions=12)
+    result = hybrid.run_udf(dataset=ds, udf=DeviceClassUDF(backends=backends))
+    assert set(np.unique(result["on_cuda"].data)) == {expected}
+
+
+def test_a_partition_out_of_device_memory_is_retried_on_a_cpu_worker(hybrid: gpuudf.Context, data: np.ndarray) -> None:
+    ds = hybrid.load("memory", data=data, num_partitions=6)
+    result = hybrid.run_udf(dataset=ds, udf=DeviceOOMUDF())
+    np.testing.assert_allclose(result["total"].data, data.sum(axis=(2, 3)))
+
+
+def test_an_exception_in_a_worker_arrives_as_the_same_type_with_the_worker_traceback(
+    two_cpus: gpuudf.Context, data: np.ndarray
+) -> None:
+    ds = two_cpus.load("memory", data=data)
+    with pytest.raises(ArithmeticError, match="raised in a worker") as excinfo:
+        two_cpus.run_udf(dataset=ds, udf=RaiseUDF())
+    cause = excinfo.value.__cause__
+    assert isinstance(cause, RemoteTraceback)
+    assert "process_frame" in cause.text
+    assert two_cpus.run_udf(dataset=ds, udf=SumUDF())["intensity"].data.shape == (10, 11)
+
+
+def test_a_worker_that_dies_raises_worker_error_naming_the_partition_and_is_replaced(
+    two_cpus: gpuudf.Context, data: np.ndarray
+) -> None:
+    ds = two_cpus.load("memory", data=data)
+    two_cpus.run_udf(dataset=ds, udf=SumUDF())
+    started = time.monotonic()
+    with pytest.raises(WorkerError, match=r"died \(exit code 3\) while processing Partition"):
+        two_cpus.run_udf(dataset=ds, udf=DieUDF())
+    assert time.monotonic() - started < 5
+    result = two_cpus.run_udf(dataset=ds, udf=SumUDF())
+    np.testing.assert_allclose(result["intensity"].data, data.sum(axis=(0, 1)), rtol=1e-6)
+    assert len(two_cpus.executor.worker_pids) == 2  # type: ignore[attr-defined]
+
+
+def test_cancelling_reaches_the_workers_and_the_next_run_succeeds(two_cpus: gpuudf.Context, data: np.ndarray) -> None:
+    ds = two_cpus.load("memory", data=data, num_partitions=2)
+    handle = gpuudf.CancelHandle()
+    seen = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append(done)
+        handle.cancel()
+
+    with pytest.raises(UDFRunCancelled):
+        two_cpus.run_udf(dataset=ds, udf=SlowFrameUDF(), progress=progress, cancel=handle)
+    assert seen[-1] < 72 / 2  # stopped long before either partition was done
+    assert two_cpus.run_udf(dataset=ds, udf=SumUDF())["intensity"].data.shape == (10, 11)
+
+
+def test_keyboard_interrupt_in_the_main_process_stops_the_workers_and_leaves_the_context_usable(
+    two_cpus: gpuudf.Context, data: np.ndarray
+) -> None:
+    ds = two_cpus.load("memory", data=data, num_partitions=2)
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        two_cpus.run_udf(dataset=ds, udf=SlowFrameUDF(), progress=interrupt)
+    assert two_cpus.run_udf(dataset=ds, udf=SumUDF())["intensity"].data.shape == (10, 11)
+
+
+def test_leaving_a_loop_early_lets_the_next_run_start_at_once(two_cpus: gpuudf.Context, data: np.ndarray) -> None:
+    ds = two_cpus.load("memory", data=data, num_partitions=4)
+    for _ in two_cpus.run_udf_iter(dataset=ds, udf=SlowFrameUDF()):
+        break
+    result = two_cpus.run_udf(dataset=ds, udf=SumUDF())
+    np.testing.assert_allclose(result["intensity"].data, data.sum(axis=(0, 1)), rtol=1e-6)
+
+
+def test_a_plain_script_without_a_main_guard_runs_a_udf_defined_in_it(tmp_path: Path) -> None:
+    script = tmp_path / "analysis.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+            import gpuudf
+
+            class DoubleSum(gpuudf.UDF):
+                def get_result_buffers(self):
+                    return {"total": self.buffer(kind="nav")}
+
+                def process_frame(self, frame):
+                    self.results.total[:] = 2 * frame.sum()
+
+            ctx = gpuudf.Context.make_with("local", cpus=2, cudas=[])
+            data = np.ones((4, 5, 6, 7), dtype=np.float32)
+            result = ctx.run_udf(dataset=ctx.load("memory", data=data), udf=DoubleSum())
+            print("total", int(result["total"].data.sum()))
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"total {2 * 4 * 5 * 6 * 7}"
+    assert "Traceback" not in done.stderr
+
+
+def test_progress_arrives_during_a_partition_and_adds_up(two_cpus: gpuudf.Context, data: np.ndarray) -> None:
+    ds = two_cpus.load("memory", data=data, num_partitions=1)
+    calls: list[int] = []
+    two_cpus.run_udf(dataset=ds, udf=SlowFrameUDF(), progress=lambda done, total: calls.append(done))
+    assert calls[-1] == 72
+    assert any(done < 72 for done in calls)  # 72 frames of 2 ms: several reports before the end
