@@ -22,12 +22,14 @@ import math
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from gpuudf.errors import UDFDefinitionError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = [
     "BUFFER_KINDS",

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import numpy.typing as npt
 
 from gpuudf.buffers import BufferDeclaration, BufferViews, declare_buffer
 from gpuudf.errors import UDFDefinitionError
 from gpuudf.shape import Shape
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 __all__ = ["PROCESS_METHODS", "UDF", "UDFMeta", "UDFParams", "UDFTaskData", "process_method_of"]
 

@@ -103,7 +103,7 @@ def two_cpus() -> Iterator[gpuudf.Context]:
 
 
 def gpuudf_shm_files() -> set[str]:
-    return {p.name for p in SHARED_MEMORY_DIR.glob("gpuudf-*")}
+    return {p.name for p in Path(SHARED_MEMORY_DIR).glob("gpuudf-*")}
 
 
 def alive(pid: int) -> bool:

@@ -10,25 +10,14 @@ package means "no GPU", quietly.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gpuudf.backends.device import DeviceAPI, DeviceBackend
+from gpuudf.backends.devices import GPUInfo
 
 __all__ = ["CupyAPI", "GPUInfo", "cupy_usable", "list_gpus", "make_cupy_backend"]
-
-
-@dataclass(frozen=True)
-class GPUInfo:
-    """One NVIDIA GPU as NVML reports it."""
-
-    index: int
-    name: str
-    uuid: str
-    total_memory_nbytes: int
-    free_memory_nbytes: int
 
 
 def list_gpus() -> list[GPUInfo]:

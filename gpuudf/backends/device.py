@@ -40,20 +40,21 @@ import contextlib
 import itertools
 import math
 import os
-import queue
 import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gpuudf.backends.backend import Backend, FrameReader
 from gpuudf.shape import Positions
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["DeviceAPI", "DeviceBackend", "PipelineTimings"]
 
@@ -273,6 +274,8 @@ class DeviceBackend(Backend):
             read(positions, out)
             return
         if self._read_pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - large tiles only
+
             self._read_pool = ThreadPoolExecutor(self.READ_THREADS, thread_name_prefix="gpuudf-read")
         bounds = np.linspace(0, len(positions), pieces + 1).astype(int)
         futures = [self._read_pool.submit(read, positions[a:b], out[a:b]) for a, b in itertools.pairwise(bounds)]
@@ -366,6 +369,8 @@ class DeviceBackend(Backend):
         dtype: np.dtype[Any],
     ) -> Generator[Any, None, None]:
         """Feeder thread fills pinned slots; each is copied to the device when filled."""
+        import queue  # noqa: PLC0415 - only the ring path needs it
+
         api = self.api
         frame_nbytes = math.prod(frame_shape) * dtype.itemsize
         tile_nbytes = max(len(t) for t in tiles) * frame_nbytes

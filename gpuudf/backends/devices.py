@@ -11,9 +11,19 @@ from dataclasses import dataclass, field
 
 from gpuudf.backends.backend import Backend
 from gpuudf.backends.cpu import NumpyBackend
-from gpuudf.backends.cuda import GPUInfo, cupy_usable, list_gpus
 
 __all__ = ["DeviceInventory", "GPUInfo", "detect", "make_backend", "parse_device"]
+
+
+@dataclass(frozen=True)
+class GPUInfo:
+    """One NVIDIA GPU as NVML reports it."""
+
+    index: int
+    name: str
+    uuid: str
+    total_memory_nbytes: int
+    free_memory_nbytes: int
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,8 @@ def _cpu_cores() -> int:
 
 def detect() -> DeviceInventory:
     """CPU cores (respecting affinity) and NVIDIA GPUs, without creating a CUDA context."""
+    from gpuudf.backends.cuda import list_gpus  # noqa: PLC0415 - the CUDA module loads only when asked
+
     return DeviceInventory(cpu_cores=_cpu_cores(), gpus=tuple(list_gpus()))
 
 
@@ -85,6 +97,8 @@ def make_backend(device: str) -> Backend:
         from gpuudf.backends.simulated import make_simulated_backend  # noqa: PLC0415
 
         return make_simulated_backend(index)
+    from gpuudf.backends.cuda import cupy_usable  # noqa: PLC0415
+
     if not cupy_usable():
         msg = f"{device}: CuPy is not installed or sees no CUDA device (install gpuudf[cuda12] or gpuudf[cuda13])"
         raise BackendUnavailableError(msg)

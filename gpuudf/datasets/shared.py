@@ -14,9 +14,7 @@ import contextlib
 import math
 import mmap
 import os
-import tempfile
 import weakref
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +22,7 @@ import numpy as np
 __all__ = ["SHARED_MEMORY_DIR", "SharedFrames", "attach_shared_frames"]
 
 #: Where shared frames live: tmpfs on Linux, the temp directory elsewhere.
-SHARED_MEMORY_DIR = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())  # noqa: S108
+SHARED_MEMORY_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else os.environ.get("TMPDIR", "/tmp")  # noqa: PTH112, S108
 
 _ATTACHED: dict[str, np.ndarray[Any, Any]] = {}
 
@@ -50,6 +48,8 @@ class SharedFrames:
     @classmethod
     def copy_of(cls, frames: np.ndarray[Any, Any]) -> SharedFrames:
         """Copy ``frames`` into a new shared-memory file owned by this process."""
+        import tempfile  # noqa: PLC0415 - only datasets that go to worker processes need it
+
         fd, path = tempfile.mkstemp(prefix="gpuudf-", dir=SHARED_MEMORY_DIR)
         os.close(fd)
         shared = cls(path, tuple(frames.shape), frames.dtype)
@@ -85,9 +85,7 @@ def attach_shared_frames(path: str, shape: tuple[int, ...], dtype: np.dtype[Any]
             with open(path, "r+b") as file:  # noqa: PTH123 - mmap needs the file descriptor
                 # writable so that CUDA can page-lock the mapping (the array is read-only);
                 # populated at once: faulting 4 KiB pages in during runs costs more than the sum
-                mapped = mmap.mmap(
-                    file.fileno(), nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-                )
+                mapped = mmap.mmap(file.fileno(), nbytes, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
             array = np.frombuffer(mapped, dtype=dtype).reshape(shape)
         array.flags.writeable = False
         _ATTACHED[path] = array

@@ -26,22 +26,23 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import inspect
 import itertools
 import os
-import secrets
-import subprocess
 import sys
 import weakref
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, Listener, wait
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from gpuudf.backends import detect, parse_device
 from gpuudf.errors import DeviceOutOfMemoryError, WorkerError
 from gpuudf.executors.executor import Executor, Task, TileCallback
 from gpuudf.executors.scheduling import QUEUE_DEPTH, PendingTask, default_cpu_workers, min_partitions, pick_task
+
+if TYPE_CHECKING:
+    # the process machinery loads at the first run: `import gpuudf; Context()` stays quick
+    import subprocess
+    from multiprocessing.connection import Connection, Listener
 
 __all__ = ["LocalExecutor", "RemoteTraceback"]
 
@@ -97,27 +98,47 @@ class LocalExecutor(Executor):
     """
 
     def __init__(self, cpus: int | None = None, cudas: Sequence[int | str] | None = None) -> None:
-        if cudas is None:
-            cuda_devices = [f"cuda:{gpu.index}" for gpu in detect().gpus]
-        else:
-            cuda_devices = [f"cuda:{c}" if isinstance(c, int) else c for c in cudas]
-            for device in cuda_devices:
-                if parse_device(device)[0] == "cpu":
+        if cpus is not None and cpus < 0:
+            msg = f"cpus={cpus}: give a number of CPU workers, 0 or more"
+            raise ValueError(msg)
+        if cudas is not None:
+            for device in cudas:
+                name = f"cuda:{device}" if isinstance(device, int) else device
+                if parse_device(name)[0] == "cpu":
                     msg = f"cudas={list(cudas)} names the CPU; give CPU workers with cpus="
                     raise ValueError(msg)
-        if cpus is None:
-            cpus = default_cpu_workers(detect().cpu_cores, len(cuda_devices))
-        if cpus < 0 or (cpus == 0 and not cuda_devices):
-            msg = f"LocalExecutor needs at least one worker, got cpus={cpus} and cudas={cuda_devices}"
-            raise ValueError(msg)
-        self.devices: list[str] = ["cpu"] * cpus + cuda_devices
-        self._workers: list[_WorkerProcess | None] = [None] * len(self.devices)
+            if cpus == 0 and not cudas:
+                msg = "LocalExecutor needs at least one worker, got cpus=0 and cudas=[]"
+                raise ValueError(msg)
+        self._cpus_asked = cpus
+        self._cudas_asked = None if cudas is None else list(cudas)
+        self._devices: list[str] | None = None
+        self._workers: list[_WorkerProcess | None] = []
         self._listener: Listener | None = None
-        self._authkey = secrets.token_bytes(32)
+        self._authkey = os.urandom(32)
         self._run_ids = itertools.count()
         self._closed = False
         self._active: weakref.ref[Generator[Any, None, None]] | None = None
         _LIVE_EXECUTORS.add(self)
+
+    @property
+    def devices(self) -> list[str]:
+        """One device name per worker, ``"cpu"`` first; devices are detected on first use."""
+        if self._devices is None:
+            # detected here, not in __init__: NVML takes time, and Context() should not
+            if self._cudas_asked is None:
+                cuda_devices = [f"cuda:{gpu.index}" for gpu in detect().gpus]
+            else:
+                cuda_devices = [f"cuda:{c}" if isinstance(c, int) else c for c in self._cudas_asked]
+            cpus = self._cpus_asked
+            if cpus is None:
+                cpus = default_cpu_workers(detect().cpu_cores, len(cuda_devices))
+            if cpus == 0 and not cuda_devices:
+                msg = "LocalExecutor found no GPU, and cpus=0 leaves it without workers"
+                raise ValueError(msg)
+            self._devices = ["cpu"] * cpus + cuda_devices
+            self._workers = [None] * len(self._devices)
+        return self._devices
 
     # -- the Executor interface --------------------------------------------------
     def array_backends(self) -> tuple[str, ...]:
@@ -136,6 +157,8 @@ class LocalExecutor(Executor):
         ``break``) is cancelled first; a run still being consumed in another
         thread makes this one fail with ``RuntimeError``.
         """
+        import inspect  # noqa: PLC0415
+
         previous = self._active() if self._active is not None else None
         state = inspect.getgeneratorstate(previous) if previous is not None else inspect.GEN_CLOSED
         if previous is not None and state != inspect.GEN_CLOSED:
@@ -207,6 +230,8 @@ class LocalExecutor(Executor):
             self._listener = None
 
     def __repr__(self) -> str:
+        if self._devices is None:
+            return f"LocalExecutor(cpus={self._cpus_asked}, cudas={self._cudas_asked}) (devices not yet detected)"
         cpus = sum(1 for d in self.devices if d == "cpu")
         cudas = [d for d in self.devices if d != "cpu"]
         return f"LocalExecutor(cpus={cpus}, cudas={cudas})"
@@ -218,9 +243,12 @@ class LocalExecutor(Executor):
         return [w.process.pid for w in self._workers if w is not None]
 
     def _start_workers(self) -> None:
-        missing = [i for i, w in enumerate(self._workers) if w is None or w.process.poll() is not None]
+        devices = self.devices  # detects them on the first run
+        missing = [i for i in range(len(devices)) if (w := self._workers[i]) is None or w.process.poll() is not None]
         if not missing:
             return
+        from multiprocessing.connection import Listener  # noqa: PLC0415 - see TYPE_CHECKING above
+
         if self._listener is None:
             self._listener = Listener(family="AF_UNIX", authkey=self._authkey)
         processes = {}
@@ -251,6 +279,8 @@ class LocalExecutor(Executor):
                 raise WorkerError(msg) from None
 
     def _spawn(self, device: str) -> subprocess.Popen[bytes]:
+        import subprocess  # noqa: PLC0415
+
         assert self._listener is not None
         env = dict(os.environ)
         env[AUTHKEY_ENV] = self._authkey.hex()
@@ -275,6 +305,8 @@ class LocalExecutor(Executor):
             raise WorkerError(msg) from exc
 
     def _stop(self, worker: _WorkerProcess) -> None:
+        import subprocess  # noqa: PLC0415
+
         with contextlib.suppress(OSError, ValueError):
             worker.conn.send(("stop",))
         try:
@@ -336,6 +368,8 @@ class LocalExecutor(Executor):
     def _receive(self, running: dict[int, int], tasks: Sequence[Task]) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """Messages from busy workers; raises WorkerError when one of them died."""
         busy = set(running.values())
+        from multiprocessing.connection import wait  # noqa: PLC0415
+
         conns: dict[Connection, int] = {}
         for index in busy:
             worker = self._workers[index]
@@ -370,6 +404,8 @@ class LocalExecutor(Executor):
             if worker is None:
                 continue
             if dead or worker.process.poll() is not None:
+                import subprocess  # noqa: PLC0415
+
                 task_index = worker.queued[0] if worker.queued else None
                 try:
                     code = worker.process.wait(timeout=1.0)
@@ -386,6 +422,8 @@ class LocalExecutor(Executor):
 
     def _cancel(self, run_id: int, running: dict[int, int]) -> None:
         """Tell busy workers to drop the run; wait until each has answered for its tasks."""
+        from multiprocessing.connection import wait  # noqa: PLC0415
+
         waiting: dict[Connection, int] = {}
         for index in set(running.values()):
             worker = self._workers[index]
