@@ -69,6 +69,17 @@ EXECUTOR_PARAMS = [
         ),
         id="local-sim",
     ),
+    pytest.param(
+        ExecutorCase(
+            make=lambda: LocalExecutor(cpus=0, cudas=[0]),
+            device_class="cuda",
+            device_id=0,
+            array_backend="cupy",
+            in_processes=True,
+        ),
+        id="local-cuda",
+        marks=pytest.mark.gpu,
+    ),
 ]
 
 _SESSION_EXECUTORS: dict[ExecutorCase, Executor] = {}

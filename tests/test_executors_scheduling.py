@@ -10,6 +10,7 @@ from gpuudf.executors.scheduling import (
     min_partitions,
     pick_task,
     worker_accepts,
+    worth_taking,
 )
 
 BOTH = ("numpy", "cupy")
@@ -57,3 +58,20 @@ def test_gpus_get_more_partitions_than_cpus_so_the_tail_is_short() -> None:
     assert min_partitions(1, 1) == 6
     assert min_partitions(0, 1) == 4
     assert min_partitions(0, 0) == 1
+
+
+def test_workers_of_unknown_pace_take_tasks() -> None:
+    assert worth_taking(None, 0, [0.1], pending=1)
+    assert worth_taking(1.0, 0, [], pending=1)
+
+
+def test_a_slow_worker_leaves_the_last_tasks_to_a_much_faster_one() -> None:
+    # a CPU worker at 1 s per task, a GPU at 0.05 s: two tasks left take the GPU 0.1 s
+    assert not worth_taking(1.0, 0, [0.05], pending=2)
+    # with many tasks left the CPU worker still helps
+    assert worth_taking(1.0, 0, [0.05], pending=40)
+
+
+def test_a_worker_counts_the_tasks_it_already_holds() -> None:
+    assert worth_taking(1.0, 0, [1.0], pending=1)
+    assert not worth_taking(1.0, 1, [1.0], pending=1)

@@ -37,7 +37,15 @@ from typing import TYPE_CHECKING, Any, cast
 from gpuudf.backends import detect, parse_device
 from gpuudf.errors import DeviceOutOfMemoryError, WorkerError
 from gpuudf.executors.executor import Executor, Task, TileCallback
-from gpuudf.executors.scheduling import QUEUE_DEPTH, PendingTask, default_cpu_workers, min_partitions, pick_task
+from gpuudf.executors.scheduling import (
+    QUEUE_DEPTH,
+    PendingTask,
+    default_cpu_workers,
+    min_partitions,
+    pick_task,
+    worker_accepts,
+    worth_taking,
+)
 
 if TYPE_CHECKING:
     # the process machinery loads at the first run: `import gpuudf; Context()` stays quick
@@ -119,6 +127,7 @@ class LocalExecutor(Executor):
         self._run_ids = itertools.count()
         self._closed = False
         self._active: weakref.ref[Generator[Any, None, None]] | None = None
+        self._task_times: dict[int, tuple[float, int]] = {}  # worker -> (seconds, tasks) this run
         _LIVE_EXECUTORS.add(self)
 
     @property
@@ -181,6 +190,7 @@ class LocalExecutor(Executor):
             return
         self._start_workers()
         run_id = next(self._run_ids)
+        self._task_times = {}  # a worker's pace counts within one run only
         payload = _pickle_shared(tasks[0])
         pending = collections.deque(PendingTask(index=i, backends=tuple(t.backends)) for i, t in enumerate(tasks))
         running: dict[int, int] = {}  # task index -> worker index
@@ -200,6 +210,8 @@ class LocalExecutor(Executor):
                     self._finish(worker_index, task_index, running)
                     if kind == "result":
                         remaining -= 1
+                        total_s, count = self._task_times.get(worker_index, (0.0, 0))
+                        self._task_times[worker_index] = (total_s + message[4], count + 1)
                         if on_tile is not None and message[3]:
                             on_tile(message[3])
                         yield message[2]
@@ -346,6 +358,8 @@ class LocalExecutor(Executor):
                 if position is None:
                     continue
                 chosen = pending[position]
+                if not self._worth_taking(index, chosen, pending):
+                    continue
                 del pending[position]
                 try:
                     if run_id not in worker.runs_sent:
@@ -358,6 +372,26 @@ class LocalExecutor(Executor):
                 worker.queued.append(chosen.index)
                 running[chosen.index] = index
                 progress = True
+
+    def _mean_task_s(self, index: int) -> float | None:
+        total_s, count = self._task_times.get(index, (0.0, 0))
+        return total_s / count if count else None
+
+    def _worth_taking(self, index: int, chosen: PendingTask, pending: collections.deque[PendingTask]) -> bool:
+        worker = self._workers[index]
+        assert worker is not None
+        own = self._mean_task_s(index)
+        if own is None:
+            return True
+        faster = []
+        for other_index, other in enumerate(self._workers):
+            other_s = self._mean_task_s(other_index)
+            if other is None or other_index == index or other_s is None or other_s >= own:
+                continue
+            if worker_accepts(other.array_backend, chosen):
+                faster.append(other_s)
+        takeable = sum(1 for task in pending if worker_accepts(worker.array_backend, task))
+        return worth_taking(own, len(worker.queued), faster, takeable)
 
     def _finish(self, worker_index: int, task_index: int, running: dict[int, int]) -> None:
         running.pop(task_index, None)

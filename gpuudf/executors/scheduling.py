@@ -8,6 +8,12 @@ Task Selection Policy
   goes to a CUDA worker, one that accepts only ``cupy`` never to a CPU
   worker, one that accepts both goes to whoever asks first.  A task that ran
   out of device memory on a GPU is retried on CPU workers only.
+- **No slow tail.**  Once a worker's time per task is known from this run,
+  it takes another task only if it would finish it no later than the other
+  workers, at their measured pace, would finish everything still pending
+  without it.  So a CPU worker does not grab the last partition that a GPU
+  many times faster would have done sooner.  Workers whose pace is not yet
+  known take tasks.
 - **Queue depth two.**  Each worker holds its running task and one more, so
   it never waits for the main process (which merges between messages).
 - **Partition count.**  At least two partitions per CPU worker and four per
@@ -29,6 +35,7 @@ __all__ = [
     "min_partitions",
     "pick_task",
     "worker_accepts",
+    "worth_taking",
 ]
 
 #: Tasks a worker holds at once: the running one and the next.
@@ -57,6 +64,31 @@ def pick_task(worker_backend: str, pending: Sequence[PendingTask]) -> int | None
         if worker_accepts(worker_backend, task):
             return position
     return None
+
+
+def worth_taking(own_task_s: float | None, own_queued: int, others_task_s: Sequence[float], pending: int) -> bool:
+    """Whether a worker should take one more of ``pending`` tasks (see "No slow tail").
+
+    Parameters
+    ----------
+    own_task_s
+        This worker's mean seconds per task in this run, ``None`` if unknown.
+    own_queued
+        Tasks it already holds.
+    others_task_s
+        Mean seconds per task of the other workers that could take these
+        tasks and whose pace is known.
+    pending
+        Tasks not yet handed out.
+    """
+    if own_task_s is None or not others_task_s or pending <= 0:
+        return True
+    others_rate = sum(1 / t for t in others_task_s if t > 0)
+    if others_rate <= 0:
+        return True
+    finish_own_s = (own_queued + 1) * own_task_s
+    finish_others_s = pending / others_rate
+    return finish_own_s <= finish_others_s
 
 
 def default_cpu_workers(cpu_cores: int, cuda_workers: int) -> int:

@@ -12,7 +12,7 @@ task class and the run's shared part), ``("task", task_id, run_id, own)``,
 
 worker → main: its process id on connecting, ``("ready", description)``, ``("tile", task_id, frames)``
 for the tiles done since the last one (at most every ``PROGRESS_INTERVAL_S``),
-then exactly one of ``("result", task_id, result, frames_not_yet_reported)``,
+then exactly one of ``("result", task_id, result, frames_not_yet_reported, seconds)``,
 ``("error", task_id, exception_payload, traceback_text)`` or
 ``("cancelled", task_id)`` per task.
 
@@ -119,6 +119,7 @@ class _Worker:
                 unreported[:] = [0, now]
             self._check_cancel(run_id)
 
+        started = time.perf_counter()
         try:
             result = task_class.rebuild(shared, own).run(self.backend, on_tile)
         except _Cancelled:
@@ -129,7 +130,7 @@ class _Worker:
             text = "".join(traceback.format_exception(exc))
             self.conn.send(("error", task_id, pack_exception(exc), text))
         else:
-            self.conn.send(("result", task_id, result, unreported[0]))
+            self.conn.send(("result", task_id, result, unreported[0], time.perf_counter() - started))
 
 
 def main(argv: list[str] | None = None) -> None:
