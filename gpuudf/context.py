@@ -23,9 +23,10 @@ class Context:
     ----------
     executor
         Where partitions are processed; by default a
-        :class:`~gpuudf.executors.LocalExecutor` with every CPU core and every
-        CUDA GPU :func:`gpuudf.detect` finds (worker processes start at the
-        first run).
+        :class:`~gpuudf.executors.LocalExecutor` with every CUDA GPU
+        :func:`gpuudf.detect` finds (when CuPy is installed) and one CPU worker
+        per core, less one core per GPU for its feeder (worker processes start
+        at the first run).
 
     Examples
     --------

@@ -330,14 +330,22 @@ class UDFRun:
         if cancel is not None:
             cancel.raise_if_cancelled()
         results = self.executor.run_tasks(self.tasks, on_tile)
+        merged = 0
         try:
             for result in results:
                 self.merge(result)
+                merged += 1
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 yield result
                 if cancel is not None:  # the consumer may have cancelled while we waited
                     cancel.raise_if_cancelled()
+            if merged < len(self.tasks):
+                msg = (
+                    f"the run stopped after {merged} of {len(self.tasks)} partitions: another run "
+                    "on the same Context took its workers over"
+                )
+                raise UDFRunCancelled(msg)
         finally:
             close = getattr(results, "close", None)
             if close is not None:

@@ -266,3 +266,48 @@ def test_progress_arrives_during_a_partition_and_adds_up(two_cpus: gpuudf.Contex
     two_cpus.run_udf(dataset=ds, udf=SlowFrameUDF(), progress=lambda done, total: calls.append(done))
     assert calls[-1] == 72
     assert any(done < 72 for done in calls)  # 72 frames of 2 ms: several reports before the end
+
+
+def test_cuda_workers_without_cupy_are_refused_before_any_process_starts(
+    monkeypatch: pytest.MonkeyPatch, data: np.ndarray
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "cupy" else real_find_spec(name, *a)
+    )
+    executor = LocalExecutor(cpus=1, cudas=[0])
+    ctx = gpuudf.Context(executor=executor)
+    with pytest.raises(gpuudf.BackendUnavailableError, match="CuPy is not installed"):
+        ctx.run_udf(dataset=ctx.load("memory", data=data), udf=SumUDF())
+    assert executor.worker_pids == []
+
+
+def test_a_run_whose_workers_were_taken_over_does_not_pass_for_finished(
+    two_cpus: gpuudf.Context, data: np.ndarray
+) -> None:
+    ds = two_cpus.load("memory", data=data, num_partitions=8)
+    first = two_cpus.run_udf_iter(dataset=ds, udf=SumUDF())
+    next(first)
+    two_cpus.run_udf(dataset=ds, udf=SumSigUDF())  # closes the abandoned first run
+    with pytest.raises(UDFRunCancelled, match="took its workers over"):
+        list(first)
+
+
+def test_workers_unmap_datasets_that_no_run_uses_any_more(two_cpus: gpuudf.Context, data: np.ndarray) -> None:
+    def mapped_shared_files() -> set[str]:
+        files = set()
+        for pid in two_cpus.executor.worker_pids:  # type: ignore[attr-defined]
+            for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+                if "/gpuudf-" in line:
+                    files.add(line.split("/gpuudf-")[1].split()[0])
+        return files
+
+    first = two_cpus.load("memory", data=data)
+    two_cpus.run_udf(dataset=first, udf=SumUDF())
+    first_files = mapped_shared_files()
+    assert first_files
+    second = two_cpus.load("memory", data=data + 1)
+    two_cpus.run_udf(dataset=second, udf=SumUDF())
+    assert not first_files & mapped_shared_files()

@@ -75,3 +75,9 @@ def test_a_slow_worker_leaves_the_last_tasks_to_a_much_faster_one() -> None:
 def test_a_worker_counts_the_tasks_it_already_holds() -> None:
     assert worth_taking(1.0, 0, [1.0], pending=1)
     assert not worth_taking(1.0, 1, [1.0], pending=1)
+
+
+def test_the_faster_workers_queues_count_against_them() -> None:
+    # two workers of nearly equal pace: the faster one still holds two tasks
+    assert not worth_taking(1.02, 1, [1.0], pending=1)
+    assert worth_taking(1.02, 1, [1.0], pending=1, others_queued=2)

@@ -313,13 +313,17 @@ class FileEvent:
 
 @dataclass(frozen=True)
 class RaiseAt:
-    """``on_process`` steering: raise ``exception`` before the ``at``-th process call."""
+    """``on_process`` steering: raise ``exception`` before the ``at``-th process call and any later one.
+
+    "Any later one": worker processes count calls through a shared log, and
+    two of them may each see a different count; neither may skip the raise.
+    """
 
     at: int
     exception: type[BaseException]
 
     def __call__(self, calls: int) -> None:
-        if calls == self.at:
+        if calls >= self.at:
             raise self.exception
 
 

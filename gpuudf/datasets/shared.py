@@ -14,12 +14,13 @@ import contextlib
 import math
 import mmap
 import os
+import sys
 import weakref
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SHARED_MEMORY_DIR", "SharedFrames", "attach_shared_frames"]
+__all__ = ["SHARED_MEMORY_DIR", "SharedFrames", "attach_shared_frames", "release_unused"]
 
 #: Where shared frames live: tmpfs on Linux, the temp directory elsewhere.
 SHARED_MEMORY_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else os.environ.get("TMPDIR", "/tmp")  # noqa: PTH112, S108
@@ -72,6 +73,19 @@ class SharedFrames:
 
     def __reduce__(self) -> tuple[Any, tuple[str, tuple[int, ...], np.dtype[Any]]]:
         return (SharedFrames, (self.path, self.shape, self.dtype))
+
+
+def release_unused() -> int:
+    """Forget mappings nothing else references, so their memory can go; returns how many."""
+    unused = [path for path in _ATTACHED if sys.getrefcount(_ATTACHED[path]) <= _ONLY_CACHED_REFCOUNT]
+    for path in unused:
+        del _ATTACHED[path]
+    return len(unused)
+
+
+#: References to a cached mapping when only the cache holds it (the dict and
+#: the argument of getrefcount).
+_ONLY_CACHED_REFCOUNT = 2
 
 
 def attach_shared_frames(path: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:

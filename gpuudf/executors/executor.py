@@ -61,7 +61,7 @@ class Executor(ABC):
 
     @abstractmethod
     def num_workers(self) -> int:
-        """How many tasks can run at once."""
+        """The fewest partitions a run should have so that every worker is kept busy."""
 
     @abstractmethod
     def run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None = None) -> Iterator[Any]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import importlib.util
 import itertools
 import os
 import sys
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from gpuudf.backends import detect, parse_device
-from gpuudf.errors import DeviceOutOfMemoryError, WorkerError
+from gpuudf.errors import BackendUnavailableError, DeviceOutOfMemoryError, WorkerError
 from gpuudf.executors.executor import Executor, Task, TileCallback
 from gpuudf.executors.scheduling import (
     QUEUE_DEPTH,
@@ -56,10 +57,10 @@ __all__ = ["LocalExecutor", "RemoteTraceback"]
 
 #: Environment variable that hands a worker the connection's key (never user configuration).
 AUTHKEY_ENV = "GPUUDF_WORKER_AUTHKEY"
-#: How long workers may take to start, answer a cancel, or stop.
+#: Seconds a worker may take to start, to answer a cancel, or to stop.
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-#: How often a waiting main process checks that its workers are alive.
+#: Seconds between liveness checks of the workers while the main process waits.
 LIVENESS_POLL_S = 0.5
 
 _LIVE_EXECUTORS: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
@@ -135,10 +136,19 @@ class LocalExecutor(Executor):
         """One device name per worker, ``"cpu"`` first; devices are detected on first use."""
         if self._devices is None:
             # detected here, not in __init__: NVML takes time, and Context() should not
+            cupy_installed = importlib.util.find_spec("cupy") is not None  # found, not imported
             if self._cudas_asked is None:
-                cuda_devices = [f"cuda:{gpu.index}" for gpu in detect().gpus]
+                # GPUs without CuPy are not usable: a CPU-only run is what the user gets
+                gpus = detect().gpus if cupy_installed else ()
+                cuda_devices = [f"cuda:{gpu.index}" for gpu in gpus]
             else:
                 cuda_devices = [f"cuda:{c}" if isinstance(c, int) else c for c in self._cudas_asked]
+                if not cupy_installed and any(parse_device(d)[0] == "cuda" for d in cuda_devices):
+                    msg = (
+                        f"cudas={self._cudas_asked}: CuPy is not installed "
+                        "(install gpuudf[cuda12] or gpuudf[cuda13]), so no CUDA worker can start"
+                    )
+                    raise BackendUnavailableError(msg)
             cpus = self._cpus_asked
             if cpus is None:
                 cpus = default_cpu_workers(detect().cpu_cores, len(cuda_devices))
@@ -243,7 +253,7 @@ class LocalExecutor(Executor):
 
     def __repr__(self) -> str:
         if self._devices is None:
-            return f"LocalExecutor(cpus={self._cpus_asked}, cudas={self._cudas_asked}) (devices not yet detected)"
+            return f"LocalExecutor(cpus={self._cpus_asked}, cudas={self._cudas_asked}, devices not yet detected)"
         cpus = sum(1 for d in self.devices if d == "cpu")
         cudas = [d for d in self.devices if d != "cpu"]
         return f"LocalExecutor(cpus={cpus}, cudas={cudas})"
@@ -384,14 +394,16 @@ class LocalExecutor(Executor):
         if own is None:
             return True
         faster = []
+        faster_queued = 0
         for other_index, other in enumerate(self._workers):
             other_s = self._mean_task_s(other_index)
             if other is None or other_index == index or other_s is None or other_s >= own:
                 continue
             if worker_accepts(other.array_backend, chosen):
                 faster.append(other_s)
+                faster_queued += len(other.queued)
         takeable = sum(1 for task in pending if worker_accepts(worker.array_backend, task))
-        return worth_taking(own, len(worker.queued), faster, takeable)
+        return worth_taking(own, len(worker.queued), faster, takeable, faster_queued)
 
     def _finish(self, worker_index: int, task_index: int, running: dict[int, int]) -> None:
         running.pop(task_index, None)

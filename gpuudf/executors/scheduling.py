@@ -9,9 +9,9 @@ Task Selection Policy
   worker, one that accepts both goes to whoever asks first.  A task that ran
   out of device memory on a GPU is retried on CPU workers only.
 - **No slow tail.**  Once a worker's time per task is known from this run,
-  it takes another task only if it would finish it no later than the other
-  workers, at their measured pace, would finish everything still pending
-  without it.  So a CPU worker does not grab the last partition that a GPU
+  it takes another task only if it would finish it no later than the faster
+  workers, at their measured pace, would finish what they hold and everything
+  still pending without it.  So a CPU worker does not grab the last partition that a GPU
   many times faster would have done sooner.  Workers whose pace is not yet
   known take tasks.
 - **Queue depth two.**  Each worker holds its running task and one more, so
@@ -38,7 +38,7 @@ __all__ = [
     "worth_taking",
 ]
 
-#: Tasks a worker holds at once: the running one and the next.
+#: Tasks a worker holds at once (the running one and the next).
 QUEUE_DEPTH = 2
 
 
@@ -66,7 +66,13 @@ def pick_task(worker_backend: str, pending: Sequence[PendingTask]) -> int | None
     return None
 
 
-def worth_taking(own_task_s: float | None, own_queued: int, others_task_s: Sequence[float], pending: int) -> bool:
+def worth_taking(
+    own_task_s: float | None,
+    own_queued: int,
+    others_task_s: Sequence[float],
+    pending: int,
+    others_queued: int = 0,
+) -> bool:
     """Whether a worker should take one more of ``pending`` tasks (see "No slow tail").
 
     Parameters
@@ -80,6 +86,8 @@ def worth_taking(own_task_s: float | None, own_queued: int, others_task_s: Seque
         tasks and whose pace is known.
     pending
         Tasks not yet handed out.
+    others_queued
+        Tasks those other workers already hold.
     """
     if own_task_s is None or not others_task_s or pending <= 0:
         return True
@@ -87,7 +95,7 @@ def worth_taking(own_task_s: float | None, own_queued: int, others_task_s: Seque
     if others_rate <= 0:
         return True
     finish_own_s = (own_queued + 1) * own_task_s
-    finish_others_s = pending / others_rate
+    finish_others_s = (pending + others_queued) / others_rate
     return finish_own_s <= finish_others_s
 
 

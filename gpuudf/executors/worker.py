@@ -50,6 +50,13 @@ def pack_exception(exc: BaseException) -> bytes:
     return payload
 
 
+def release_unused_shared_frames() -> None:
+    """Unmap shared datasets no run references any more (their files may be gone already)."""
+    from gpuudf.datasets.shared import release_unused  # noqa: PLC0415
+
+    release_unused()
+
+
 class _Cancelled(Exception):  # noqa: N818 - internal signal, never leaves the worker
     pass
 
@@ -97,6 +104,8 @@ class _Worker:
 
                 run_id, payload = message[1], message[2]
                 self.runs = {run_id: cloudpickle.loads(payload)}  # one run at a time
+                # after loading the new plan, so that a dataset it shares stays mapped
+                release_unused_shared_frames()
                 self.cancelled_runs = {r for r in self.cancelled_runs if r >= run_id}
             elif kind == "task":
                 self._run_task(*message[1:])
