@@ -61,6 +61,16 @@ EXECUTOR_PARAMS = [
     ),
     pytest.param(
         ExecutorCase(
+            make=lambda: LocalExecutor(cpus=1, cudas=[]),
+            device_class="cpu",
+            device_id=None,
+            array_backend="numpy",
+            in_processes=True,
+        ),
+        id="local-1cpu",
+    ),
+    pytest.param(
+        ExecutorCase(
             make=lambda: LocalExecutor(cpus=0, cudas=["sim:0"]),
             device_class="cuda",
             device_id=0,
