@@ -158,8 +158,9 @@ class Context:
         """Run like :meth:`run_udf`, yielding partial results as partitions are merged.
 
         Each item is a :class:`UDFResults`; the last one holds the final
-        results.  Items are live views of the run's buffers, valid until the
-        next step: copy what you keep.  ``.cancel()`` on the iterator stops the
+        results.  An item's buffers are computed when first read and must be
+        read before the next step (later they raise ``RuntimeError``); the
+        final item's buffers share memory with the run.  ``.cancel()`` on the iterator stops the
         run (the loop raises :class:`UDFRunCancelled`); breaking out of the
         loop or ``.close()`` stops it silently.  With ``sync=False`` this is an
         async iterator (``async for``).  ``cancel`` works as in :meth:`run_udf`.
@@ -206,11 +207,11 @@ class UDFResults:
 
     ``damage`` is the nav-shaped mask of the frames merged at this step (a
     copy).  ``buffers`` holds one ``{name: BufferWrapper}`` dict per UDF,
-    computed through each UDF's ``get_results`` when first read; ``sig`` and
-    ``single`` buffers share memory with the run.  Read ``buffers`` before
-    the run takes its next step (and copy what you keep): afterwards they
-    would describe a later state, so reading them raises ``RuntimeError``.
-    The last step stays readable.
+    computed through each UDF's ``get_results`` when first read (from a copy
+    of the run's buffers, except at the last step, whose buffers share memory
+    with the run).  Read ``buffers`` before the run takes its next step:
+    afterwards they would describe a later state, so reading them raises
+    ``RuntimeError``.  The last step stays readable.
     """
 
     def __init__(self, run: UDFRun) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from gpuudf.backends import NumpyBackend
 from gpuudf.buffers import BufferDeclaration, BufferViews, BufferWrapper, validate_declarations
-from gpuudf.datasets import DataSet, Partition
+from gpuudf.datasets import DataSet
 from gpuudf.errors import BackendUnavailableError, UDFDefinitionError, UDFRunCancelled
 from gpuudf.executors import Executor
 from gpuudf.roi import normalize_roi
@@ -191,7 +191,8 @@ class UDFRun:
             )
 
         self.plan = RunPlan(
-            udfs=tuple(UDFSpec(type(u), dict(u._kwargs)) for u in host_copies),  # noqa: SLF001
+            # the user's own parameters: a constructor that changes them must not drift per copy
+            udfs=tuple(UDFSpec(type(u), dict(u._kwargs)) for u in udfs),  # noqa: SLF001
             dataset=dataset,
             roi=self.roi,
             input_dtypes=tuple(input_dtypes),
@@ -210,11 +211,6 @@ class UDFRun:
         self.frames_merged = 0
         self._all_positions = all_positions
         self._merged = np.zeros(shape.nav_size, dtype=bool)
-
-    @property
-    def partitions(self) -> list[Partition]:
-        """Partitions that have work in this run."""
-        return [t.partition for t in self.tasks]
 
     def merge(self, result: PartitionResult) -> None:
         """Merge one partition's result into the host buffers."""
@@ -245,8 +241,9 @@ class UDFRun:
         Before the run is complete these are partial results: ``nav``
         buffers hold values only for merged frames (``valid_mask`` is the
         damage), ``sig`` and ``single`` buffers what has been merged so far.
-        They share memory with the run's buffers, so they are valid until
-        the next merge.
+        Partial results are copies, so that ``get_results`` may work in
+        place without touching the run's accumulators; the final results
+        share memory with the run.
         """
         if self.complete:
             return [self._results_of(host, self.roi, None) for host in self.hosts]
@@ -266,9 +263,10 @@ class UDFRun:
                 host.declarations[n],
                 shape.nav,
                 shape.sig,
-                raw=array[merged_of_selected]
-                if merged_of_selected is not None and host.declarations[n].kind == "nav"
-                else array,
+                raw=array
+                if merged_of_selected is None
+                # a partial result is a copy: get_results may work in place, and the run goes on
+                else (array[merged_of_selected] if host.declarations[n].kind == "nav" else array.copy()),
                 selected=selected,
             )
             for n, array in host.raw.items()

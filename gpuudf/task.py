@@ -244,7 +244,6 @@ class PartitionTask:
             If the partition does not fit even so.
         """
         positions = self.plan.positions_of(self.partition)
-        depth = tile_depth(self.plan, backend, len(positions))
         reported = [0]
 
         def report(frames: int) -> None:
@@ -252,7 +251,8 @@ class PartitionTask:
             if on_tile is not None:
                 on_tile(frames)
 
-        with backend.activate():
+        with backend.activate():  # task data and tiling preferences too are computed on the device
+            depth = tile_depth(self.plan, backend, len(positions))
             while True:
                 try:
                     return self._run(backend, positions, depth, report)

@@ -110,8 +110,8 @@ def assert_backends_agree(
         raise AssertionError(msg)
     results = {}
     for device in devices:
-        ctx = Context(executor=InlineExecutor(device))
-        results[device] = ctx.run_udf(dataset=dataset, udf=udfs, roi=roi)
+        with Context(executor=InlineExecutor(device)) as ctx:  # releases page-locked memory and threads
+            results[device] = ctx.run_udf(dataset=dataset, udf=udfs, roi=roi)
     reference_device = devices[0]
     for device in devices[1:]:
         for reference, other in zip(results[reference_device], results[device], strict=True):

@@ -266,11 +266,34 @@ class UDF:
                 f"{sorted(twin._kwargs)} to UDF.__init__: parameters must round-trip unchanged"
             )
             raise UDFDefinitionError(msg)
+        changed = [k for k, v in self._kwargs.items() if not _same_value(v, twin._kwargs[k])]
+        if changed:
+            msg = (
+                f"{cls.__qualname__} changes its parameters {changed} on the way to UDF.__init__ "
+                "(re-created from what it passed, it passes something else): pass them on unchanged "
+                "and derive values in the process methods or get_task_data"
+            )
+            raise UDFDefinitionError(msg)
         return twin
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
         return f"{type(self).__qualname__}({params})"
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether a re-created parameter equals the original; ``True`` when that cannot be told."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        try:
+            return bool(np.array_equal(a, b))
+        except (TypeError, ValueError):
+            return True
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # arrays of other libraries, objects without a plain ==
+        return True
 
 
 def process_method_of(udf: UDF) -> str:

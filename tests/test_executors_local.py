@@ -311,3 +311,91 @@ def test_workers_unmap_datasets_that_no_run_uses_any_more(two_cpus: gpuudf.Conte
     second = two_cpus.load("memory", data=data + 1)
     two_cpus.run_udf(dataset=second, udf=SumUDF())
     assert not first_files & mapped_shared_files()
+
+
+class _LoadsOnlyHere:
+    """A parameter that refuses to be unpickled in any other process."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def __reduce__(self) -> tuple[Any, tuple[int]]:
+        return (_load_only_in, (self.pid,))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _LoadsOnlyHere) and other.pid == self.pid
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _load_only_in(pid: int) -> _LoadsOnlyHere:
+    if os.getpid() != pid:
+        msg = "this parameter cannot be loaded in a worker"
+        raise LookupError(msg)
+    return _LoadsOnlyHere(pid)
+
+
+class ParamUDF(UDF):
+    def __init__(self, param: Any = None) -> None:
+        super().__init__(param=param)
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"x": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        self.results.x[:] = 1
+
+
+def test_a_plan_that_cannot_be_loaded_in_a_worker_raises_the_real_error(
+    two_cpus: gpuudf.Context, data: np.ndarray
+) -> None:
+    ds = two_cpus.load("memory", data=data)
+    with pytest.raises(LookupError, match="cannot be loaded in a worker"):
+        two_cpus.run_udf(dataset=ds, udf=ParamUDF(param=_LoadsOnlyHere(os.getpid())))
+    assert two_cpus.run_udf(dataset=ds, udf=SumUDF())["intensity"].data.shape == (10, 11)
+
+
+def test_object_results_holding_instances_of_local_classes_come_home(
+    two_cpus: gpuudf.Context, data: np.ndarray
+) -> None:
+    class Peak:  # defined in a function: plain pickle cannot send it, cloudpickle can
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+    class PeakUDF(UDF):
+        def get_result_buffers(self) -> dict[str, Any]:
+            return {"peak": self.buffer(kind="nav", dtype=object)}
+
+        def process_frame(self, frame: Any) -> None:
+            self.results.peak[0] = Peak(float(frame.max()))
+
+    result = two_cpus.run_udf(dataset=two_cpus.load("memory", data=data), udf=PeakUDF())
+    values = np.vectorize(lambda p: p.value)(result["peak"].data)
+    np.testing.assert_array_equal(values, data.max(axis=(2, 3)))
+
+
+def test_a_cuda_worker_that_cannot_use_its_gpu_raises_backend_unavailable_not_worker_error(
+    monkeypatch: pytest.MonkeyPatch, data: np.ndarray
+) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    # the main process believes CuPy is there; the worker finds out it is not
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: object() if name == "cupy" else real_find_spec(name, *a)
+    )
+    executor = LocalExecutor(cpus=1, cudas=[0])
+    with gpuudf.Context(executor=executor) as ctx:
+        with pytest.raises(gpuudf.BackendUnavailableError, match="cuda:0"):
+            ctx.run_udf(dataset=ctx.load("memory", data=data), udf=SumUDF())
+        assert executor.worker_pids == []
+
+
+def test_progress_stays_exact_when_a_partition_falls_back_from_the_gpu_to_a_cpu(
+    hybrid: gpuudf.Context, data: np.ndarray
+) -> None:
+    ds = hybrid.load("memory", data=data, num_partitions=6)
+    seen: list[int] = []
+    hybrid.run_udf(dataset=ds, udf=DeviceOOMUDF(), progress=lambda done, total: seen.append(done))
+    assert seen[-1] == 72
+    assert max(seen) <= 72

@@ -767,3 +767,18 @@ def test_use_native_dtype_is_exposed_on_the_udf_class() -> None:
     native = UDF.USE_NATIVE_DTYPE
     for dtype in ("uint16", "int8", "float16", "complex128"):
         assert np.result_type(native, np.dtype(dtype)) == np.dtype(dtype)
+
+
+def test_a_constructor_that_changes_its_parameters_is_refused_by_name() -> None:
+    class Doubling(gpuudf.UDF):
+        def __init__(self, factor: float = 1.0) -> None:
+            super().__init__(factor=2 * factor)
+
+        def get_result_buffers(self) -> dict[str, Any]:
+            return {"x": self.buffer(kind="nav")}
+
+        def process_frame(self, frame: Any) -> None:
+            self.results.x[:] = self.params.factor
+
+    with pytest.raises(UDFDefinitionError, match=r"Doubling changes its parameters \['factor'\]"):
+        Doubling(factor=2.0).copy()

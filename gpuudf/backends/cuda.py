@@ -78,7 +78,8 @@ class CupyAPI(DeviceAPI):
         self._cupyx = cupyx
         self.device_id = device_id
         self.xp = cupy
-        self._device = cupy.cuda.Device(device_id)
+        # the device is current in this thread from here on, so nothing lands on GPU 0 by default
+        cupy.cuda.Device(device_id).use()
 
     def activate(self) -> contextlib.AbstractContextManager[Any]:
         return self._cupy.cuda.Device(self.device_id)  # type: ignore[no-any-return]

@@ -3,7 +3,7 @@
 Policy
 ------
 The host-to-device link is the bottleneck for simple reductions, so the
-path keeps it busy and never copies twice:
+path keeps it busy and copies frames as few times as it can:
 
 - Frames that already sit in host memory as one array (memory datasets) are
   **page-locked in place** once per worker (``register_host``) and copied
@@ -250,11 +250,6 @@ class DeviceBackend(Backend):
         self.api.copy_to_host(staged, array, self.compute_stream)
         self.api.synchronize_stream(self.compute_stream)
         return staged.copy()  # the pinned block goes back to its pool
-
-    def cast(self, tile: Any, dtype: np.dtype[Any]) -> Any:
-        if tile.dtype == dtype:
-            return tile
-        return tile.astype(dtype)
 
     def synchronize(self) -> None:
         self.api.synchronize_stream(self.compute_stream)

@@ -137,5 +137,6 @@ class MemoryDataSet(DataSet):
             return out
         if out is None:
             return self._frames[positions]
-        np.take(self._frames, positions, axis=0, out=out)
+        # mode="clip": positions are valid, and the default "raise" buffers the whole result first
+        np.take(self._frames, positions, axis=0, out=out, mode="clip")
         return out

@@ -3,8 +3,9 @@
 Policy: an in-memory dataset is copied into one shared-memory file the first
 time it is sent to worker processes, and only the file's name travels.  The
 process that created the file owns it and removes it when the dataset is
-garbage-collected (or at interpreter exit); workers map it read-only and
-keep their mapping for later runs.  Files are named ``gpuudf-*`` under
+garbage-collected (or at interpreter exit); workers map it and
+keep their mapping while a run uses it.  The mapping is writable so that
+CUDA can page-lock it; the arrays handed out are flagged read-only.  Files are named ``gpuudf-*`` under
 ``/dev/shm`` where that exists.
 """
 

@@ -137,9 +137,10 @@ class LocalExecutor(Executor):
         if self._devices is None:
             # detected here, not in __init__: NVML takes time, and Context() should not
             cupy_installed = importlib.util.find_spec("cupy") is not None  # found, not imported
+            inventory = detect()
             if self._cudas_asked is None:
                 # GPUs without CuPy are not usable: a CPU-only run is what the user gets
-                gpus = detect().gpus if cupy_installed else ()
+                gpus = inventory.gpus if cupy_installed else ()
                 cuda_devices = [f"cuda:{gpu.index}" for gpu in gpus]
             else:
                 cuda_devices = [f"cuda:{c}" if isinstance(c, int) else c for c in self._cudas_asked]
@@ -151,7 +152,7 @@ class LocalExecutor(Executor):
                     raise BackendUnavailableError(msg)
             cpus = self._cpus_asked
             if cpus is None:
-                cpus = default_cpu_workers(detect().cpu_cores, len(cuda_devices))
+                cpus = default_cpu_workers(inventory.cpu_cores, len(cuda_devices))
             if cpus == 0 and not cuda_devices:
                 msg = "LocalExecutor found no GPU, and cpus=0 leaves it without workers"
                 raise ValueError(msg)
@@ -204,6 +205,7 @@ class LocalExecutor(Executor):
         payload = _pickle_shared(tasks[0])
         pending = collections.deque(PendingTask(index=i, backends=tuple(t.backends)) for i, t in enumerate(tasks))
         running: dict[int, int] = {}  # task index -> worker index
+        reported: dict[int, int] = {}  # task index -> frames reported by tile messages
         remaining = len(tasks)
         try:
             while remaining:
@@ -214,23 +216,27 @@ class LocalExecutor(Executor):
                 for worker_index, message in self._receive(running, tasks):
                     kind, task_index = message[0], message[1]
                     if kind == "tile":
+                        reported[task_index] = reported.get(task_index, 0) + message[2]
                         if on_tile is not None:
                             on_tile(message[2])
                         continue
                     self._finish(worker_index, task_index, running)
                     if kind == "result":
                         remaining -= 1
+                        result = _loads(message[2])
                         total_s, count = self._task_times.get(worker_index, (0.0, 0))
                         self._task_times[worker_index] = (total_s + message[4], count + 1)
                         if on_tile is not None and message[3]:
                             on_tile(message[3])
-                        yield message[2]
+                        yield result
                     elif kind == "error":
                         exc = _unpack_exception(message[2], message[3])
                         if isinstance(exc, DeviceOutOfMemoryError) and self._cpu_can_take(tasks[task_index]):
                             pending.appendleft(
                                 PendingTask(task_index, tuple(tasks[task_index].backends), cpu_only=True)
                             )
+                            if on_tile is not None and reported.get(task_index):
+                                on_tile(-reported.pop(task_index))  # the CPU worker counts them again
                             continue
                         raise exc
                     else:  # "cancelled" by a worker without our asking
@@ -278,7 +284,22 @@ class LocalExecutor(Executor):
             old = self._workers[index]
             if old is not None:
                 self._stop(old)
+                self._workers[index] = None
             processes[index] = self._spawn(self.devices[index])
+        try:
+            self._connect(processes)
+        except BaseException:
+            # no half-started worker may outlive the failure
+            for index, process in processes.items():
+                process.kill()
+                process.wait()
+                worker = self._workers[index]
+                if worker is not None:
+                    worker.conn.close()
+                self._workers[index] = None
+            raise
+
+    def _connect(self, processes: dict[int, subprocess.Popen[bytes]]) -> None:
         index_of_pid = {process.pid: index for index, process in processes.items()}
         for _ in processes:
             conn = self._accept(processes)
@@ -295,10 +316,12 @@ class LocalExecutor(Executor):
                 msg = f"worker for {worker.device} did not start within {START_TIMEOUT_S:.0f} s"
                 raise WorkerError(msg)
             try:
-                worker.conn.recv()  # ("ready", description)
+                message = worker.conn.recv()  # ("ready", description) or ("failed", ...)
             except EOFError:
                 msg = f"worker for {worker.device} failed to start (exit code {worker.process.wait()})"
                 raise WorkerError(msg) from None
+            if message[0] == "failed":
+                raise _unpack_exception(message[1], message[2])
 
     def _spawn(self, device: str) -> subprocess.Popen[bytes]:
         import subprocess  # noqa: PLC0415
@@ -377,8 +400,7 @@ class LocalExecutor(Executor):
                         worker.runs_sent = {run_id}
                     worker.conn.send(("task", chosen.index, run_id, tasks[chosen.index].own))
                 except OSError:
-                    pending.appendleft(chosen)
-                    self._check_alive({index}, running, tasks, dead=True)
+                    self._check_alive({index}, running, tasks, dead=True)  # raises WorkerError
                 worker.queued.append(chosen.index)
                 running[chosen.index] = index
                 progress = True
@@ -511,6 +533,12 @@ def _pickle_shared(task: Task) -> bytes:
 
     payload: bytes = cloudpickle.dumps((type(task), task.shared))
     return payload
+
+
+def _loads(payload: bytes) -> Any:
+    import cloudpickle  # noqa: PLC0415
+
+    return cloudpickle.loads(payload)
 
 
 def _unpack_exception(payload: bytes, text: str) -> BaseException:

@@ -10,7 +10,8 @@ main → worker: ``("run", run_id, payload)`` once per run (cloudpickle of the
 task class and the run's shared part), ``("task", task_id, run_id, own)``,
 ``("cancel", run_id)``, ``("stop",)``.
 
-worker → main: its process id on connecting, ``("ready", description)``, ``("tile", task_id, frames)``
+worker → main: its process id on connecting, ``("ready", description)`` (or
+``("failed", exception_payload, traceback_text)`` when its device cannot be used), ``("tile", task_id, frames)``
 for the tiles done since the last one (at most every ``PROGRESS_INTERVAL_S``),
 then exactly one of ``("result", task_id, result, frames_not_yet_reported, seconds)``,
 ``("error", task_id, exception_payload, traceback_text)`` or
@@ -57,6 +58,14 @@ def release_unused_shared_frames() -> None:
     release_unused()
 
 
+class _LoadFailure:
+    """A run's plan that could not be unpickled here, and why."""
+
+    def __init__(self, exc: BaseException, text: str) -> None:
+        self.exc = exc
+        self.text = text
+
+
 class _Cancelled(Exception):  # noqa: N818 - internal signal, never leaves the worker
     pass
 
@@ -69,7 +78,7 @@ class _Worker:
         self.backend = make_backend(device)
         self.inbox: collections.deque[tuple[Any, ...]] = collections.deque()
         self.cancelled_runs: set[int] = set()
-        self.runs: dict[int, tuple[Any, Any]] = {}
+        self.runs: dict[int, tuple[Any, Any] | _LoadFailure] = {}
 
     def _take(self, block: bool) -> tuple[Any, ...] | None:
         if self.inbox:
@@ -103,7 +112,11 @@ class _Worker:
                 import cloudpickle  # noqa: PLC0415
 
                 run_id, payload = message[1], message[2]
-                self.runs = {run_id: cloudpickle.loads(payload)}  # one run at a time
+                try:
+                    loaded = cloudpickle.loads(payload)
+                except Exception as exc:  # noqa: BLE001 - each task of the run reports it
+                    loaded = _LoadFailure(exc, "".join(traceback.format_exception(exc)))
+                self.runs = {run_id: loaded}  # one run at a time
                 # after loading the new plan, so that a dataset it shares stays mapped
                 release_unused_shared_frames()
                 self.cancelled_runs = {r for r in self.cancelled_runs if r >= run_id}
@@ -114,7 +127,11 @@ class _Worker:
         if run_id in self.cancelled_runs or run_id not in self.runs:
             self.conn.send(("cancelled", task_id))
             return
-        task_class, shared = self.runs[run_id]
+        loaded = self.runs[run_id]
+        if isinstance(loaded, _LoadFailure):
+            self.conn.send(("error", task_id, pack_exception(loaded.exc), loaded.text))
+            return
+        task_class, shared = loaded
         unreported = [0, time.monotonic()]
 
         def on_tile(frames: int) -> None:
@@ -139,7 +156,15 @@ class _Worker:
             text = "".join(traceback.format_exception(exc))
             self.conn.send(("error", task_id, pack_exception(exc), text))
         else:
-            self.conn.send(("result", task_id, result, unreported[0], time.perf_counter() - started))
+            import cloudpickle  # noqa: PLC0415
+
+            try:  # cloudpickle: object buffers may hold instances of classes from the user's script
+                payload = cloudpickle.dumps(result)
+            except Exception as exc:  # noqa: BLE001 - a result that cannot travel is the task's error
+                text = "".join(traceback.format_exception(exc))
+                self.conn.send(("error", task_id, pack_exception(exc), text))
+                return
+            self.conn.send(("result", task_id, payload, unreported[0], time.perf_counter() - started))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,7 +178,12 @@ def main(argv: list[str] | None = None) -> None:
     conn.send(os.getpid())  # workers connect in any order: this says which process we are
     sys.path[:0] = [p for p in conn.recv() if p not in sys.path]
     try:
-        _Worker(conn, device).serve()
+        try:
+            worker = _Worker(conn, device)
+        except Exception as exc:  # noqa: BLE001 - e.g. BackendUnavailableError: the main process raises it
+            conn.send(("failed", pack_exception(exc), "".join(traceback.format_exception(exc))))
+            return
+        worker.serve()
     except (EOFError, ConnectionError, KeyboardInterrupt):
         pass  # the main process went away or interrupted us: just end
     finally:
