@@ -173,22 +173,28 @@ class LocalExecutor(Executor):
     def run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None = None) -> Iterator[Any]:
         """Run ``tasks`` on the workers, yielding results in completion order.
 
-        A previous run whose results are no longer consumed (a loop left with
-        ``break``) is cancelled first; a run still being consumed in another
-        thread makes this one fail with ``RuntimeError``.
+        One run at a time: a previous run that has not finished is stopped
+        first (its consumer gets :class:`~gpuudf.errors.UDFRunCancelled`).  If
+        it is in the middle of a step in another thread (or being closed
+        there), this waits for that step; after ``STOP_TIMEOUT_S`` it gives up
+        with ``RuntimeError``.
         """
         import inspect  # noqa: PLC0415
+        import time  # noqa: PLC0415
 
+        deadline = time.monotonic() + STOP_TIMEOUT_S
         previous = self._active() if self._active is not None else None
-        state = inspect.getgeneratorstate(previous) if previous is not None else inspect.GEN_CLOSED
-        if previous is not None and state != inspect.GEN_CLOSED:
-            if state == inspect.GEN_RUNNING:
-                msg = (
-                    "this LocalExecutor is running another UDF run in another thread: "
-                    "runs on one Context go one at a time"
-                )
-                raise RuntimeError(msg)
-            previous.close()
+        while previous is not None and inspect.getgeneratorstate(previous) != inspect.GEN_CLOSED:
+            try:
+                previous.close()
+            except ValueError:  # "generator already executing": a step in another thread
+                if time.monotonic() > deadline:
+                    msg = (
+                        "this LocalExecutor is busy with another UDF run in another thread: "
+                        "runs on one Context go one at a time"
+                    )
+                    raise RuntimeError(msg) from None
+                time.sleep(0.001)
         steps = self._run_tasks(tasks, on_tile)
         self._active = weakref.ref(steps)
         return steps
