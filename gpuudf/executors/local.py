@@ -456,19 +456,15 @@ class LocalExecutor(Executor):
             self._check_alive(busy, running, tasks)
         for conn in ready:
             index = conns[conn]
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                self._check_alive({index}, running, tasks, dead=True)
-                raise  # pragma: no cover - _check_alive raised
-            yield index, message
-            while conn.poll():
+            while True:  # everything this worker has sent so far, at least one message
                 try:
                     message = conn.recv()
                 except (EOFError, OSError):
                     self._check_alive({index}, running, tasks, dead=True)
-                    raise  # pragma: no cover
+                    raise  # pragma: no cover - _check_alive raised
                 yield index, message
+                if not conn.poll():
+                    break
 
     def _check_alive(
         self, indices: set[int], running: dict[int, int], tasks: Sequence[Task], dead: bool = False
