@@ -803,3 +803,37 @@ def test_partitions_without_selected_frames_are_skipped(
         assert stop is not None
         assert roi[start:stop].any()
     assert_array_equal(res["count"].data, [roi.sum()])
+
+
+class InPlaceMeanUDF(gpuudf.UDF):
+    """Its get_results divides in place: partial reads must not change the run's sums."""
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"mean": self.buffer(kind="sig", dtype="float64"), "n": self.buffer(kind="single", dtype="int64")}
+
+    def process_frame(self, frame: Any) -> None:
+        self.results.mean[:] += frame
+        self.results.n[:] += 1
+
+    def merge(self, dest: Any, src: Any) -> None:
+        dest.mean[:] += src.mean
+        dest.n[:] += src.n
+
+    def get_results(self) -> dict[str, Any]:
+        self.results.mean /= max(int(self.results.n[0]), 1)
+        return {"mean": self.results.mean}
+
+    def get_backends(self) -> tuple[str, ...]:
+        return ("numpy", "cupy")
+
+
+def test_get_results_working_in_place_on_partial_steps_leaves_the_final_result_right(
+    ctx: gpuudf.Context, random_counts: CountsFn
+) -> None:
+    data = random_counts(DATA_SHAPE)
+    ds = ctx.load("memory", data=data, num_partitions=4)
+    last = None
+    for step in ctx.run_udf_iter(dataset=ds, udf=InPlaceMeanUDF()):
+        last = step.buffers[0]["mean"].data  # every partial step calls get_results
+    assert last is not None
+    np.testing.assert_allclose(last, data.reshape(-1, *data.shape[-2:]).mean(axis=0))
