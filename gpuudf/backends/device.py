@@ -330,6 +330,20 @@ class DeviceBackend(Backend):
             return
         yield from self._iter_through_ring(read, tiles, frame_shape, dtype)
 
+    def _staging_view(self, slot: int, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
+        """The device staging slot ``slot`` as an array of ``shape``."""
+        return self._staging[slot][: math.prod(shape) * dtype.itemsize].view(dtype).reshape(shape)
+
+    def _send(self, host: np.ndarray[Any, Any], device: Any, copy_done: Any, compute_done: Any) -> None:
+        """Queue ``host`` → ``device`` on the copy stream once compute is done with the slot.
+
+        The compute stream then waits for the copy; the host never blocks.
+        """
+        self.api.wait_event(self.copy_stream, compute_done)
+        self.api.copy_to_device(device, host, self.copy_stream)
+        copy_done.record(self.copy_stream)
+        self.api.wait_event(self.compute_stream, copy_done)
+
     def _iter_registered(
         self,
         source: np.ndarray[Any, Any],
@@ -347,12 +361,8 @@ class DeviceBackend(Backend):
             assert isinstance(positions, range)
             slot = k % self.RING_SIZE
             depth = len(positions)
-            host = source[positions.start : positions.stop]
-            device = self._staging[slot][: depth * frame_nbytes].view(dtype).reshape(depth, *frame_shape)
-            api.wait_event(self.copy_stream, compute_done[slot])
-            api.copy_to_device(device, host, self.copy_stream)
-            copy_done[slot].record(self.copy_stream)
-            api.wait_event(self.compute_stream, copy_done[slot])
+            device = self._staging_view(slot, (depth, *frame_shape), dtype)
+            self._send(source[positions.start : positions.stop], device, copy_done[slot], compute_done[slot])
             yield device
             compute_done[slot].record(self.compute_stream)
 
@@ -409,13 +419,10 @@ class DeviceBackend(Backend):
                 if isinstance(item, BaseException):
                     raise item
                 slot, depth = item
+                device = self._staging_view(slot, (depth, *frame_shape), dtype)
                 host = self._ring.view(slot, (depth, *frame_shape), dtype)
-                device = self._staging[slot][: depth * frame_nbytes].view(dtype).reshape(depth, *frame_shape)
-                api.wait_event(self.copy_stream, compute_done[slot])
-                api.copy_to_device(device, host, self.copy_stream)
-                copy_done[slot].record(self.copy_stream)
-                free_slots.put(slot)
-                api.wait_event(self.compute_stream, copy_done[slot])
+                self._send(host, device, copy_done[slot], compute_done[slot])
+                free_slots.put(slot)  # the feeder may refill it once copy_done has fired
                 yield device
                 compute_done[slot].record(self.compute_stream)
         finally:
