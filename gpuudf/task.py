@@ -24,7 +24,7 @@ import numpy as np
 from gpuudf.backends import Backend, NumpyBackend
 from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.datasets import DataSet, Partition
-from gpuudf.errors import DeviceOutOfMemoryError
+from gpuudf.errors import DataSetError, DeviceOutOfMemoryError
 from gpuudf.shape import Positions
 from gpuudf.udf import UDF, UDFMeta, UDFTaskData
 
@@ -270,6 +270,16 @@ class PartitionTask:
                         raise DeviceOutOfMemoryError(msg) from exc
                     depth //= 2
 
+    def _read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any]:
+        """The dataset's read, with failures (a file truncated during the run) naming this partition."""
+        try:
+            return self.plan.dataset.read_frames(positions, out)
+        except (DataSetError, OSError) as exc:
+            partition = self.partition
+            frames = f"frames {partition.start}-{partition.stop - 1}"
+            msg = f"partition {partition.index} ({frames}) of {self.plan.dataset!r}: {exc}"
+            raise DataSetError(msg) from exc
+
     def _run(
         self, backend: Backend, positions: Positions, depth: int, report: Callable[[int], None]
     ) -> PartitionResult:
@@ -286,7 +296,7 @@ class PartitionTask:
         tiles = split_positions(positions, depth)
         dataset = plan.dataset
         tile_iter = backend.iter_tiles(
-            dataset.read_frames, tiles, dataset.shape.sig, dataset.dtype, source=dataset.host_frames()
+            self._read_frames, tiles, dataset.shape.sig, dataset.dtype, source=dataset.host_frames()
         )
         offset = 0
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Sequence
 from typing import Any
 
@@ -17,13 +18,19 @@ class NumpyBackend(Backend):
     """Computes with NumPy in the worker's own memory.
 
     Tiles are a few MiB so that a tile and the UDF's temporaries stay in the
-    core's cache; memory datasets hand out views, so nothing is copied.
+    core's cache.  Memory datasets hand out views, so nothing is copied;
+    other datasets read each tile into one buffer that the backend reuses for
+    every tile of every run, so a worker's memory holds one tile of file data.
+    A tile is therefore valid until the next one is requested.
     """
 
     array_backend = "numpy"
     device_class = "cpu"
     device_id = None
     default_tile_nbytes = 8 * 2**20
+
+    def __init__(self) -> None:
+        self._tile_buffer = np.empty(0, dtype=np.uint8)
 
     @property
     def xp(self) -> Any:
@@ -45,5 +52,16 @@ class NumpyBackend(Backend):
         dtype: np.dtype[Any],
         source: np.ndarray[Any, Any] | None = None,
     ) -> Generator[np.ndarray[Any, Any], None, None]:
+        if source is not None:
+            for positions in tiles:
+                yield read(positions, None)
+            return
+        frame_nbytes = math.prod(frame_shape) * dtype.itemsize
+        nbytes = max((len(t) for t in tiles), default=0) * frame_nbytes
+        if self._tile_buffer.nbytes < nbytes:
+            self._tile_buffer = np.empty(0, dtype=np.uint8)  # drop the old one before allocating
+            self._tile_buffer = np.empty(nbytes, dtype=np.uint8)
         for positions in tiles:
-            yield read(positions, None)
+            shape = (len(positions), *frame_shape)
+            out = self._tile_buffer[: len(positions) * frame_nbytes].view(dtype).reshape(shape)
+            yield read(positions, out)

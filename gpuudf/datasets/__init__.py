@@ -6,14 +6,35 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from gpuudf.datasets.auto import detect_kind, load_auto
 from gpuudf.datasets.dataset import DataSet, Partition, split_evenly
+from gpuudf.datasets.files import BinaryFileDataSet
+from gpuudf.datasets.hdf5 import H5DataSet
 from gpuudf.datasets.memory import MemoryDataSet
+from gpuudf.datasets.npy import NpyDataSet
+from gpuudf.datasets.raw import RawFileDataSet
 from gpuudf.errors import DataSetError
 
-__all__ = ["DATASET_KINDS", "DataSet", "MemoryDataSet", "Partition", "load", "split_evenly"]
+__all__ = [
+    "DATASET_KINDS",
+    "BinaryFileDataSet",
+    "DataSet",
+    "H5DataSet",
+    "MemoryDataSet",
+    "NpyDataSet",
+    "Partition",
+    "RawFileDataSet",
+    "detect_kind",
+    "load",
+    "split_evenly",
+]
 
 DATASET_KINDS: dict[str, Callable[..., DataSet]] = {
     "memory": MemoryDataSet,
+    "raw": RawFileDataSet,
+    "npy": NpyDataSet,
+    "hdf5": H5DataSet,
+    "auto": load_auto,
 }
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions, Shape
 
-__all__ = ["DataSet", "Partition", "split_evenly"]
+__all__ = ["DataSet", "Partition", "axes_of", "resolve_shape", "split_evenly"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +115,79 @@ class DataSet(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} shape={self._shape!r} dtype={self._dtype}>"
+
+
+def resolve_shape(
+    array_shape: tuple[int, ...],
+    sig_dims: int | None,
+    nav_shape: tuple[int, ...] | None,
+    sig_shape: tuple[int, ...] | None,
+) -> Shape:
+    """The dataset shape of data stored as ``array_shape``, with optional reshapes.
+
+    ``sig_dims`` takes the trailing axes as a frame; ``sig_shape`` and
+    ``nav_shape`` reinterpret the same values in C order.
+
+    Raises
+    ------
+    DataSetError
+        When the reshapes do not fit the data.
+    """
+    if sig_shape is not None:
+        sig = axes_of("sig_shape", sig_shape)
+        if sig_dims is not None and sig_dims != len(sig):
+            msg = f"sig_dims={sig_dims} contradicts sig_shape={sig}"
+            raise DataSetError(msg)
+    else:
+        dims = 2 if sig_dims is None else sig_dims
+        if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims < len(array_shape):
+            msg = (
+                f"sig_dims={dims!r} does not fit data of shape {array_shape}: "
+                f"need an int from 1 to {len(array_shape) - 1}"
+            )
+            raise DataSetError(msg)
+        sig = array_shape[len(array_shape) - dims :]
+    total = math.prod(array_shape)
+    if nav_shape is not None:
+        nav = axes_of("nav_shape", nav_shape)
+    else:
+        sig_size = math.prod(sig)
+        if sig_size == 0:
+            msg = f"dataset shape {array_shape} is empty: frames of shape {sig} hold no pixels"
+            raise DataSetError(msg)
+        if total % sig_size:
+            msg = f"sig_shape={sig} does not divide data of shape {array_shape}"
+            raise DataSetError(msg)
+        nav = array_shape[: len(array_shape) - len(sig)]
+        if sig_shape is not None:
+            # keep the data's own nav axes where its trailing axes hold exactly one
+            # frame: (5, 7, 9, 11) or (5, 7, 99) with sig_shape=(9, 11) -> nav (5, 7)
+            splits = [k for k in range(1, len(array_shape)) if math.prod(array_shape[k:]) == sig_size]
+            nav = array_shape[: splits[0]] if splits else (total // sig_size,)
+    if math.prod(nav) * math.prod(sig) != total:
+        msg = f"nav_shape={nav} and sig_shape={sig} hold {math.prod(nav) * math.prod(sig)} values, the data {total}"
+        raise DataSetError(msg)
+    if not nav:
+        msg = f"data of shape {array_shape} has no navigation axis left with sig_dims={len(sig)}"
+        raise DataSetError(msg)
+    return Shape((*nav, *sig), sig_dims=len(sig))
+
+
+def axes_of(name: str, value: Any) -> tuple[int, ...]:
+    """``value`` as a shape: a non-empty sequence of positive ints (an int is one axis).
+
+    Raises
+    ------
+    DataSetError
+        Naming ``name`` and what was given.
+    """
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        axes = tuple(value)
+    except TypeError:
+        axes = ()
+    if not axes or any(isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1 for n in axes):
+        msg = f"{name} must be a tuple of positive ints, got {value!r}"
+        raise DataSetError(msg)
+    return tuple(int(n) for n in axes)

@@ -2,64 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from gpuudf.datasets.dataset import DataSet
+from gpuudf.datasets.dataset import DataSet, resolve_shape
 from gpuudf.datasets.shared import SharedFrames
 from gpuudf.errors import DataSetError
-from gpuudf.shape import Positions, Shape
+from gpuudf.shape import Positions
 
 __all__ = ["MemoryDataSet"]
-
-
-def _shape_from(
-    array_shape: tuple[int, ...],
-    sig_dims: int | None,
-    nav_shape: tuple[int, ...] | None,
-    sig_shape: tuple[int, ...] | None,
-) -> Shape:
-    """Resolve the dataset shape from an array shape and optional reshapes."""
-    if sig_shape is not None:
-        sig = tuple(int(n) for n in sig_shape)
-        if sig_dims is not None and sig_dims != len(sig):
-            msg = f"sig_dims={sig_dims} contradicts sig_shape={sig}"
-            raise DataSetError(msg)
-    else:
-        dims = 2 if sig_dims is None else sig_dims
-        if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims < len(array_shape):
-            msg = (
-                f"sig_dims={dims!r} does not fit data of shape {array_shape}: "
-                f"need an int from 1 to {len(array_shape) - 1}"
-            )
-            raise DataSetError(msg)
-        sig = array_shape[len(array_shape) - dims :]
-    total = math.prod(array_shape)
-    if nav_shape is not None:
-        nav = tuple(int(n) for n in nav_shape)
-    else:
-        sig_size = math.prod(sig)
-        if sig_size == 0:
-            msg = f"dataset shape {array_shape} is empty: frames of shape {sig} hold no pixels"
-            raise DataSetError(msg)
-        if total % sig_size:
-            msg = f"sig_shape={sig} does not divide data of shape {array_shape}"
-            raise DataSetError(msg)
-        nav = array_shape[: len(array_shape) - len(sig)]
-        if sig_shape is not None:
-            # keep the data's own nav axes where its trailing axes hold exactly one
-            # frame: (5, 7, 9, 11) or (5, 7, 99) with sig_shape=(9, 11) -> nav (5, 7)
-            splits = [k for k in range(1, len(array_shape)) if math.prod(array_shape[k:]) == sig_size]
-            nav = array_shape[: splits[0]] if splits else (total // sig_size,)
-    if math.prod(nav) * math.prod(sig) != total:
-        msg = f"nav_shape={nav} and sig_shape={sig} hold {math.prod(nav) * math.prod(sig)} values, the data {total}"
-        raise DataSetError(msg)
-    if not nav:
-        msg = f"data of shape {array_shape} has no navigation axis left with sig_dims={len(sig)}"
-        raise DataSetError(msg)
-    return Shape((*nav, *sig), sig_dims=len(sig))
 
 
 class MemoryDataSet(DataSet):
@@ -99,7 +51,7 @@ class MemoryDataSet(DataSet):
         if data.ndim < 2:
             msg = f"memory dataset needs at least 2 axes (nav and sig), got shape {data.shape}"
             raise DataSetError(msg)
-        shape = _shape_from(data.shape, sig_dims, nav_shape, sig_shape)
+        shape = resolve_shape(data.shape, sig_dims, nav_shape, sig_shape)
         super().__init__(shape, data.dtype, num_partitions)
         frames = np.ascontiguousarray(data).reshape(shape.flat_nav)
         if frames.flags.writeable:

@@ -1,0 +1,287 @@
+"""HDF5 files through h5py.
+
+Policy
+------
+- h5py is imported only when an HDF5 dataset is loaded or read.
+- At load the file's metadata alone is read: which array, its shape, dtype,
+  layout and chunks.  A file holding exactly one array of 3 or more axes
+  needs no ``ds_path``.
+- An uncompressed array stored contiguously is read like a raw file, with
+  positioned reads straight into the caller's buffer at the offset HDF5
+  reports, so it costs what a raw file costs.
+- Chunked (and compressed) arrays are read by h5py straight into the
+  caller's buffer (``read_direct``), one hyperslab per run of frames along the
+  last nav axis.  Partitions start and end on chunk boundaries where the data
+  allows as many partitions as the executor wants, so no two workers
+  decompress the same chunk; each worker's chunk cache holds one row of
+  chunks (capped at :data:`MAX_CHUNK_CACHE_NBYTES`), so a chunk is
+  decompressed once even when tiles cut through it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpuudf.datasets.dataset import DataSet, Partition, resolve_shape, split_evenly
+from gpuudf.datasets.files import BinaryFrames, checked_path, consecutive_runs, numeric_dtype
+from gpuudf.errors import DataSetError
+from gpuudf.shape import Positions
+
+__all__ = ["MAX_CHUNK_CACHE_NBYTES", "H5DataSet", "chunk_aligned_frames", "has_hdf5_signature"]
+
+#: The most a worker's HDF5 chunk cache may hold.
+MAX_CHUNK_CACHE_NBYTES = 128 * 2**20
+
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def has_hdf5_signature(path: Path) -> bool:
+    """Whether the file starts with the HDF5 signature (at 0, 512, 1024, ... for a user block)."""
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        offset = 0
+        while offset + len(_SIGNATURE) <= size:
+            file.seek(offset)
+            if file.read(len(_SIGNATURE)) == _SIGNATURE:
+                return True
+            offset = 512 if offset == 0 else 2 * offset
+    return False
+
+
+def chunk_aligned_frames(nav_shape: tuple[int, ...], chunk_nav: tuple[int, ...]) -> int:
+    """The smallest run of flat frames whose multiples start on chunk boundaries.
+
+    The first nav axis chunked by more than one frame sets it: whole chunk
+    rows of it, or, when it is the last nav axis, one chunk (whole rows when
+    chunks do not tile a row).
+    """
+    for axis, (extent, chunk) in enumerate(zip(nav_shape, chunk_nav, strict=True)):
+        if chunk > 1:
+            if axis < len(nav_shape) - 1:
+                return chunk * math.prod(nav_shape[axis + 1 :])
+            if len(nav_shape) == 1 or extent % chunk == 0:
+                return chunk
+            return extent
+    return 1
+
+
+def _arrays_in(group: Any) -> list[tuple[str, tuple[int, ...]]]:
+    import h5py  # noqa: PLC0415 - only HDF5 datasets need it
+
+    found: list[tuple[str, tuple[int, ...]]] = []
+
+    def visit(_name: str, item: Any) -> None:
+        if isinstance(item, h5py.Dataset):
+            found.append((item.name, tuple(item.shape)))
+
+    group.visititems(visit)
+    return found
+
+
+def _listing(arrays: list[tuple[str, tuple[int, ...]]]) -> str:
+    if not arrays:
+        return "none"
+    return ", ".join(f"{name} {shape}" for name, shape in arrays)
+
+
+class H5DataSet(DataSet):
+    """Frames from an array in an HDF5 file.
+
+    Parameters
+    ----------
+    path
+        The HDF5 file.
+    ds_path
+        The array inside it, e.g. ``"/entry/data/data"``; may be left out when
+        the file holds exactly one array of 3 or more axes.
+    sig_dims
+        How many trailing axes form a frame (default 2).
+    nav_shape, sig_shape
+        Reinterpret the array with these axes (same number of values); a frame
+        must still be whole trailing axes of the stored array.
+    num_partitions
+        Fixed partition count; by default chosen from the data size and the
+        executor's workers, on chunk boundaries.
+    """
+
+    what = "hdf5 dataset"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        ds_path: str | None = None,
+        *,
+        sig_dims: int | None = None,
+        nav_shape: tuple[int, ...] | None = None,
+        sig_shape: tuple[int, ...] | None = None,
+        num_partitions: int | None = None,
+    ) -> None:
+        resolved = checked_path(path, self.what)
+        if not has_hdf5_signature(resolved):
+            msg = f"{self.what}: {resolved} is not an HDF5 file (no HDF5 signature)"
+            raise DataSetError(msg)
+        try:
+            import h5py  # noqa: PLC0415 - only HDF5 datasets need it
+        except ImportError as exc:  # pragma: no cover - h5py is a dependency
+            msg = f"{self.what}: reading HDF5 needs h5py ({exc})"
+            raise DataSetError(msg) from None
+        try:
+            file = h5py.File(resolved, "r")
+        except OSError as exc:
+            msg = f"{self.what}: {resolved} cannot be opened as HDF5: {exc}"
+            raise DataSetError(msg) from None
+        with file:
+            array = self._find_array(file, ds_path, resolved)
+            stored_shape = tuple(int(n) for n in array.shape)
+            stored_dtype = numeric_dtype(array.dtype, f"{self.what} {resolved}:{array.name}")
+            if len(stored_shape) < 2:
+                msg = (
+                    f"{self.what}: {resolved}:{array.name} has shape {stored_shape}; "
+                    "frames need at least 2 axes (nav and sig)"
+                )
+                raise DataSetError(msg)
+            shape = resolve_shape(stored_shape, sig_dims, nav_shape, sig_shape)
+            splits = [k for k in range(1, len(stored_shape)) if math.prod(stored_shape[k:]) == shape.sig_size]
+            if not splits:
+                msg = (
+                    f"{self.what}: frames of shape {shape.sig} are not whole trailing axes of "
+                    f"{resolved}:{array.name}, shape {stored_shape}"
+                )
+                raise DataSetError(msg)
+            split = splits[0]
+            offset = array.id.get_offset() if array.chunks is None and not array.external else None
+            self.ds_path: str = array.name
+            self.chunks: tuple[int, ...] | None = None if array.chunks is None else tuple(array.chunks)
+            self.compression: str | None = array.compression
+        super().__init__(shape, stored_dtype.newbyteorder("="), num_partitions)
+        self.path = resolved
+        self._stored_nav = stored_shape[:split]
+        self._stored_sig = stored_shape[split:]
+        self._binary: BinaryFrames | None = None
+        if offset is not None:
+            self._binary = BinaryFrames(
+                resolved,
+                offset_nbytes=offset,
+                frame_shape=shape.sig,
+                dtype=stored_dtype,
+                first_frame=0,
+                num_frames=shape.nav_size,
+            )
+            if resolved.stat().st_size < self._binary.required_nbytes:
+                msg = f"{self.what}: {resolved} is shorter than its array {self.ds_path} needs (truncated file?)"
+                raise DataSetError(msg)
+        self._file: Any = None
+        self._lock = threading.Lock()
+
+    def _find_array(self, file: Any, ds_path: str | None, path: Path) -> Any:
+        import h5py  # noqa: PLC0415 - only HDF5 datasets need it
+
+        if ds_path is None:
+            arrays = _arrays_in(file)
+            candidates = [(name, shape) for name, shape in arrays if len(shape) >= 3]
+            if len(candidates) != 1:
+                which = "no array" if not candidates else "several arrays"
+                msg = (
+                    f"{self.what}: {path} holds {which} of 3 or more axes, so give ds_path; "
+                    f"arrays there: {_listing(arrays)}"
+                )
+                raise DataSetError(msg)
+            return file[candidates[0][0]]
+        if not isinstance(ds_path, str):
+            msg = f"{self.what}: ds_path must be a str, got {ds_path!r}"
+            raise DataSetError(msg)
+        item = file.get(ds_path)
+        if item is None:
+            msg = f"{self.what}: {path} has nothing at {ds_path!r}; arrays there: {_listing(_arrays_in(file))}"
+            raise DataSetError(msg)
+        if not isinstance(item, h5py.Dataset):
+            below = f"; arrays below it: {_listing(_arrays_in(item))}" if isinstance(item, h5py.Group) else ""
+            msg = f"{self.what}: {path}:{ds_path} is a {type(item).__name__.lower()}, not an array{below}"
+            raise DataSetError(msg)
+        return item
+
+    @property
+    def contiguous(self) -> bool:
+        """Whether frames are read like a raw file (uncompressed, contiguous layout)."""
+        return self._binary is not None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_file"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def get_partitions(self, min_partitions: int = 1) -> list[Partition]:
+        """Partitions on chunk boundaries, where that still gives as many as wanted."""
+        partitions = super().get_partitions(min_partitions)
+        if self._num_partitions is not None or self.chunks is None:
+            return partitions
+        unit = chunk_aligned_frames(self._stored_nav, self.chunks[: len(self._stored_nav)])
+        units = math.ceil(self.shape.nav_size / unit)
+        if unit == 1 or units < len(partitions):
+            return partitions
+        return [
+            Partition(p.index, p.start * unit, min(p.stop * unit, self.shape.nav_size))
+            for p in split_evenly(units, len(partitions))
+        ]
+
+    def _array(self) -> Any:
+        with self._lock:
+            if self._file is None:
+                import h5py  # noqa: PLC0415 - only HDF5 datasets need it
+
+                self._file = h5py.File(self.path, "r", **self._chunk_cache())
+            return self._file[self.ds_path]
+
+    def _chunk_cache(self) -> dict[str, Any]:
+        """h5py chunk-cache settings holding one row of chunks."""
+        if self.chunks is None:
+            return {}
+        chunk_nbytes = math.prod(self.chunks) * self.dtype.itemsize
+        row_frames = chunk_aligned_frames(self._stored_nav, self.chunks[: len(self._stored_nav)])
+        row_nbytes = row_frames * self.frame_nbytes
+        nbytes = min(max(row_nbytes, chunk_nbytes, 2**20), MAX_CHUNK_CACHE_NBYTES)
+        slots = max(521, 100 * (nbytes // max(chunk_nbytes, 1)) + 1)
+        # w0=1: a chunk read to its end is evicted first, as tiles move on
+        return {"rdcc_nbytes": nbytes, "rdcc_nslots": slots, "rdcc_w0": 1.0}
+
+    def read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
+        """Frames at ``positions``, read into ``out`` (or a new array)."""
+        if self._binary is not None:
+            return self._binary.read(positions, out)
+        if out is None:
+            out = np.empty((len(positions), *self.shape.sig), dtype=self.dtype)
+        array = self._array()
+        frames = out.reshape(len(positions), *self._stored_sig)
+        row_length = self._stored_nav[-1]
+        row = 0
+        for start, stop in consecutive_runs(positions):
+            frame = start
+            while frame < stop:
+                index = np.unravel_index(frame, self._stored_nav)
+                count = min(stop - frame, row_length - int(index[-1]))
+                selection = (*(int(i) for i in index[:-1]), slice(int(index[-1]), int(index[-1]) + count))
+                try:
+                    array.read_direct(frames, source_sel=selection, dest_sel=np.s_[row : row + count])
+                except OSError as exc:
+                    msg = (
+                        f"{self.path}:{self.ds_path}: reading frames {frame}-{frame + count - 1} failed: {exc} "
+                        "(was the file changed after it was loaded?)"
+                    )
+                    raise DataSetError(msg) from exc
+                frame += count
+                row += count
+        return out
+
+    def __repr__(self) -> str:
+        return f"<H5DataSet {str(self.path)!r}:{self.ds_path} shape={self.shape!r} dtype={self.dtype}>"

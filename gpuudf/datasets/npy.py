@@ -1,0 +1,91 @@
+"""NumPy ``.npy`` files, read like raw files after their header.
+
+Policy: only the header is parsed at load (``numpy.lib.format``); frames are
+read with positioned reads like any flat binary file, never through
+``numpy.load``, so a worker's memory holds a tile, not the file.  Fortran-order
+files are refused, because their frames are scattered over the whole file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from gpuudf.datasets.dataset import resolve_shape
+from gpuudf.datasets.files import BinaryFileDataSet, BinaryFrames, checked_path, numeric_dtype
+from gpuudf.errors import DataSetError
+
+__all__ = ["NpyDataSet", "read_npy_header"]
+
+
+def read_npy_header(path: os.PathLike[str] | str) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
+    """``(shape, fortran_order, dtype, data_offset_nbytes)`` of a ``.npy`` file.
+
+    Raises
+    ------
+    DataSetError
+        If the file is not a ``.npy`` file NumPy can read the header of.
+    """
+    with open(path, "rb") as file:  # noqa: PTH123 - the header reader wants a binary file object
+        try:
+            version = np.lib.format.read_magic(file)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(file)
+            else:
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(file)
+        except (ValueError, SyntaxError, OSError, EOFError) as exc:
+            msg = f"npy dataset: {path} is not a readable .npy file ({exc})"
+            raise DataSetError(msg) from None
+        return tuple(int(n) for n in shape), bool(fortran_order), dtype, file.tell()
+
+
+class NpyDataSet(BinaryFileDataSet):
+    """Frames from a ``.npy`` file, read in place.
+
+    Parameters
+    ----------
+    path
+        The ``.npy`` file (C order).
+    sig_dims
+        How many trailing axes form a frame (default 2).
+    nav_shape, sig_shape
+        Reinterpret the data with these axes (same number of values).
+    num_partitions
+        Fixed partition count; by default chosen from the data size and the
+        executor's workers.
+    """
+
+    what = "npy dataset"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        sig_dims: int | None = None,
+        nav_shape: tuple[int, ...] | None = None,
+        sig_shape: tuple[int, ...] | None = None,
+        num_partitions: int | None = None,
+    ) -> None:
+        resolved = checked_path(path, self.what)
+        array_shape, fortran_order, dtype, offset = read_npy_header(resolved)
+        dtype = numeric_dtype(dtype, f"{self.what} {resolved}")
+        if len(array_shape) < 2:
+            msg = (
+                f"{self.what}: {resolved} holds an array of shape {array_shape}; "
+                "frames need at least 2 axes (nav and sig)"
+            )
+            raise DataSetError(msg)
+        if fortran_order and sum(n > 1 for n in array_shape) > 1:
+            msg = (
+                f"{self.what}: {resolved} is stored in Fortran order, so each frame is scattered over the whole "
+                "file; save it in C order, e.g. "
+                "numpy.save(path, numpy.ascontiguousarray(numpy.load(path, mmap_mode='r')))"
+            )
+            raise DataSetError(msg)
+        shape = resolve_shape(array_shape, sig_dims, nav_shape, sig_shape)
+        frames = BinaryFrames(
+            resolved, offset_nbytes=offset, frame_shape=shape.sig, dtype=dtype, first_frame=0, num_frames=shape.nav_size
+        )
+        super().__init__(frames, shape, num_partitions, describe_need=f" after its {offset}-byte header")
