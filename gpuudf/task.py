@@ -270,15 +270,27 @@ class PartitionTask:
                         raise DeviceOutOfMemoryError(msg) from exc
                     depth //= 2
 
-    def _read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None) -> np.ndarray[Any, Any]:
+    def _read_frames(
+        self, positions: Positions, out: np.ndarray[Any, Any] | None, /, *, prefer_view: bool = False
+    ) -> np.ndarray[Any, Any]:
         """The dataset's read, with failures (a file truncated during the run) naming this partition."""
         try:
-            return self.plan.dataset.read_frames(positions, out)
+            return self.plan.dataset.read_frames(positions, out, prefer_view=prefer_view)
         except (DataSetError, OSError) as exc:
-            partition = self.partition
-            frames = f"frames {partition.start}-{partition.stop - 1}"
-            msg = f"partition {partition.index} ({frames}) of {self.plan.dataset!r}: {exc}"
-            raise DataSetError(msg) from exc
+            raise self._partition_error(exc) from exc
+
+    def _partition_error(self, exc: BaseException) -> DataSetError:
+        partition = self.partition
+        frames = f"frames {partition.start}-{partition.stop - 1}"
+        return DataSetError(f"partition {partition.index} ({frames}) of {self.plan.dataset!r}: {exc}")
+
+    def failure_cause(self) -> Exception | None:
+        """Why this task may have killed its worker, found from here: a file that shrank during the run."""
+        try:
+            self.plan.dataset.check_unchanged()
+        except (DataSetError, OSError) as exc:
+            return self._partition_error(exc)
+        return None
 
     def _run(
         self, backend: Backend, positions: Positions, depth: int, report: Callable[[int], None]

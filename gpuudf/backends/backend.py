@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Sequence
-from typing import Any
+from collections.abc import Generator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,8 +22,18 @@ from gpuudf.shape import Positions
 
 __all__ = ["Backend", "FrameReader"]
 
-#: Reads frames at flat positions into ``out`` (or returns a view when ``out`` is None).
-FrameReader = Callable[[Positions, "np.ndarray[Any, Any] | None"], "np.ndarray[Any, Any]"]
+
+class FrameReader(Protocol):
+    """Reads the frames at flat positions.
+
+    It fills ``out`` and returns it; without ``out``, or with
+    ``prefer_view`` where the frames already lie in (mapped) memory, it may
+    return a read-only view instead.
+    """
+
+    def __call__(
+        self, positions: Positions, out: np.ndarray[Any, Any] | None, /, *, prefer_view: bool = False
+    ) -> np.ndarray[Any, Any]: ...
 
 
 class Backend(ABC):

@@ -18,10 +18,10 @@ class NumpyBackend(Backend):
     """Computes with NumPy in the worker's own memory.
 
     Tiles are a few MiB so that a tile and the UDF's temporaries stay in the
-    core's cache.  Memory datasets hand out views, so nothing is copied;
-    other datasets read each tile into one buffer that the backend reuses for
-    every tile of every run, so a worker's memory holds one tile of file data.
-    A tile is therefore valid until the next one is requested.
+    core's cache.  Memory datasets and memory-mapped files hand out views,
+    so nothing is copied; other reads fill one buffer that the backend reuses
+    for every tile of every run, so a worker's memory holds one tile of file
+    data.  A tile is therefore valid until the next one is requested.
     """
 
     array_backend = "numpy"
@@ -64,4 +64,4 @@ class NumpyBackend(Backend):
         for positions in tiles:
             shape = (len(positions), *frame_shape)
             out = self._tile_buffer[: len(positions) * frame_nbytes].view(dtype).reshape(shape)
-            yield read(positions, out)
+            yield read(positions, out, prefer_view=True)

@@ -8,8 +8,8 @@ Policy
   a read names either a ``range`` (contiguous, the fast path) or an index
   array (frames selected by a ROI).
 - ``read_frames`` returns frames in the dataset's native dtype.  It may return
-  a read-only view of the dataset's own memory; callers that need a private
-  copy pass ``out``.
+  a read-only view of the dataset's own memory (or of a memory-mapped file);
+  callers that need the frames in a buffer of theirs pass ``out``.
 """
 
 from __future__ import annotations
@@ -110,8 +110,18 @@ class DataSet(ABC):
         return None
 
     @abstractmethod
-    def read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
-        """Frames at flat nav ``positions``, shape ``(len(positions), *sig)``, native dtype."""
+    def read_frames(
+        self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
+    ) -> np.ndarray[Any, Any]:
+        """Frames at flat nav ``positions``, shape ``(len(positions), *sig)``, native dtype.
+
+        ``out`` is filled and returned, unless ``prefer_view`` is set and the
+        frames are already in (mapped) memory: then a read-only view of them
+        is returned instead.  Without ``out`` a view or a new array.
+        """
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`DataSetError` if the data no longer is what was loaded (a file that shrank)."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} shape={self._shape!r} dtype={self._dtype}>"

@@ -1,4 +1,4 @@
-"""Reading frames from files: checks at load, positioned reads in the workers.
+"""Reading frames from files: checks at load, reads in the workers.
 
 Policy
 ------
@@ -7,13 +7,21 @@ Policy
   regular file and is readable, and holds every frame the dataset declares.
   Frame data is never read there.
 - A dataset that travels to a worker carries its path, never an open file;
-  each process opens the file once, on its first read, and reads with
-  positioned reads (``preadv``), so threads of one process share the
-  descriptor without seeking.
-- Reads go straight into the caller's buffer (a CPU worker's reused tile
-  buffer, a CUDA worker's pinned ring slot): no intermediate copy.  Data in a
-  non-native byte order is swapped in that buffer, so every backend sees
-  native frames.
+  each process opens the file once, on its first read.
+- **Worker processes map the file** (:func:`allow_memory_maps`): a tile is a
+  read-only view of a mapping of just that tile's bytes, unmapped when the
+  tile is dropped, so a CPU worker computes straight from the page cache and
+  its memory holds one tile.  Where a tile must land in a given buffer (a
+  CUDA worker's pinned ring slot), it is copied there from the mapping: one
+  copy, page cache to pinned memory.  Mapped reads beat positioned reads
+  (``preadv``) severalfold from the page cache and match them from disk.
+- **The user's own process reads with** ``preadv`` into the caller's buffer
+  (the inline executor's reused tile buffer).  A file that shrinks under a
+  mapping kills the process touching it (``SIGBUS``); in a worker the
+  executor reports that as a :class:`DataSetError` for the partition (see
+  ``check_unchanged``), but the user's process must never die of it.
+- Data in a non-native byte order is swapped in the destination buffer, so
+  every backend sees native frames.
 - A file that turns out shorter during a run than it was at load is reported
   as a :class:`DataSetError` naming the frames and bytes that were missing,
   never as zeros or a hang.
@@ -21,6 +29,8 @@ Policy
 
 from __future__ import annotations
 
+import math
+import mmap
 import os
 import stat
 import threading
@@ -34,7 +44,28 @@ from gpuudf.datasets.dataset import DataSet
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions, Shape
 
-__all__ = ["BinaryFileDataSet", "BinaryFrames", "checked_path", "consecutive_runs", "int_argument", "numeric_dtype"]
+__all__ = [
+    "BinaryFileDataSet",
+    "BinaryFrames",
+    "allow_memory_maps",
+    "checked_path",
+    "consecutive_runs",
+    "int_argument",
+    "memory_maps_allowed",
+    "numeric_dtype",
+]
+
+_MEMORY_MAPS = [False]
+
+
+def allow_memory_maps(allowed: bool = True) -> None:
+    """Let this process read file frames through memory maps (worker processes do at start)."""
+    _MEMORY_MAPS[0] = allowed
+
+
+def memory_maps_allowed() -> bool:
+    """Whether this process reads file frames through memory maps."""
+    return _MEMORY_MAPS[0]
 
 
 def int_argument(name: str, value: Any, minimum: int | None = None) -> int:
@@ -164,7 +195,8 @@ class BinaryFrames:
         self.stored_dtype = dtype
         #: The dtype frames are handed out in: the stored one, in native byte order.
         self.dtype = dtype.newbyteorder("=")
-        self.frame_nbytes = int(np.prod(frame_shape)) * dtype.itemsize
+        self.frame_size = math.prod(frame_shape)
+        self.frame_nbytes = self.frame_size * dtype.itemsize
         self.first_frame = first_frame
         self.num_frames = num_frames
         self._fd: int | None = None
@@ -199,14 +231,33 @@ class BinaryFrames:
                 fd = self._fd
         return fd
 
-    def read(self, positions: Positions, out: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
-        """Frames at dataset ``positions`` into ``out`` (allocated when ``None``).
+    def read(
+        self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
+    ) -> np.ndarray[Any, Any]:
+        """Frames at dataset ``positions``, native byte order.
+
+        Parameters
+        ----------
+        positions
+            Flat dataset frame indices.
+        out
+            Where to put them; allocated when ``None``.
+        prefer_view
+            Return a read-only view of a memory map instead of filling
+            ``out`` when this process may map files (:func:`allow_memory_maps`)
+            and the frames allow it (one run, inside the file, native order).
 
         Raises
         ------
         DataSetError
             If the file ends before a frame it held at load.
         """
+        mapped = memory_maps_allowed()
+        if mapped and (prefer_view or out is None) and self.stored_dtype.isnative:
+            runs = consecutive_runs(positions)
+            if len(runs) == 1 and runs[0][0] + self.first_frame >= 0:
+                start, stop = runs[0]
+                return self._map(start + self.first_frame, stop - start)
         if out is None:
             out = np.empty((len(positions), *self.frame_shape), dtype=self.dtype)
         raw = out.reshape(len(positions), -1).view(np.uint8)
@@ -221,11 +272,42 @@ class BinaryFrames:
                 stored_start += pad
                 count -= pad
             if count:
-                self._read_into(raw[row : row + count], stored_start, count)
+                target = raw[row : row + count]
+                if mapped:
+                    np.copyto(target, self._map(stored_start, count).reshape(count, -1).view(np.uint8))
+                else:
+                    self._read_into(target, stored_start, count)
                 row += count
         if not self.stored_dtype.isnative:
             out.view(self.stored_dtype).byteswap(inplace=True)
         return out
+
+    def _truncated(self, stored_start: int, count: int, size: int) -> DataSetError:
+        first = stored_start - self.first_frame
+        end = self.offset_nbytes + (stored_start + count) * self.frame_nbytes
+        msg = (
+            f"{self.path} ends at byte {size}, but frames {first}-{first + count - 1} "
+            f"need bytes up to {end}: the file was truncated or replaced "
+            f"after it was loaded (it held {self.required_nbytes} bytes or more then)"
+        )
+        return DataSetError(msg)
+
+    def _map(self, stored_start: int, count: int) -> np.ndarray[Any, Any]:
+        """A read-only view of ``count`` stored frames, mapping just their bytes."""
+        fd = self._descriptor()
+        start = self.offset_nbytes + stored_start * self.frame_nbytes
+        end = start + count * self.frame_nbytes
+        size = os.fstat(fd).st_size
+        if size < end:
+            raise self._truncated(stored_start, count, size)
+        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+        mapping = mmap.mmap(fd, end - aligned, prot=mmap.PROT_READ, offset=aligned)
+        frames = np.frombuffer(mapping, dtype=self.stored_dtype, count=count * self.frame_size, offset=start - aligned)
+        return frames.reshape(count, *self.frame_shape)
+
+    def file_nbytes(self) -> int:
+        """The file's size now."""
+        return self.path.stat().st_size
 
     def _read_into(self, target: np.ndarray[Any, Any], stored_start: int, count: int) -> None:
         fd = self._descriptor()
@@ -236,13 +318,7 @@ class BinaryFrames:
         while done < total:
             got = _pread_into(fd, view[done:], position + done)
             if got == 0:
-                first = stored_start - self.first_frame
-                msg = (
-                    f"{self.path} ends at byte {position + done}, but frames {first}-{first + count - 1} "
-                    f"need bytes up to {position + total}: the file was truncated or replaced "
-                    f"after it was loaded (it held {self.required_nbytes} bytes or more then)"
-                )
-                raise DataSetError(msg)
+                raise self._truncated(stored_start, count, position + done)
             done += got
 
 
@@ -291,9 +367,22 @@ class BinaryFileDataSet(DataSet):
         """The file the frames are read from."""
         return self._binary.path
 
-    def read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
-        """Frames at ``positions``, read from the file into ``out`` (or a new array)."""
-        return self._binary.read(positions, out)
+    def read_frames(
+        self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
+    ) -> np.ndarray[Any, Any]:
+        """Frames at ``positions``, from the file; see :meth:`BinaryFrames.read`."""
+        return self._binary.read(positions, out, prefer_view=prefer_view)
+
+    def check_unchanged(self) -> None:
+        """Raise :class:`DataSetError` if the file is now too short for its frames."""
+        frames = self._binary
+        size = frames.file_nbytes()
+        if size < frames.required_nbytes:
+            msg = (
+                f"{frames.path} is now {size} bytes, shorter than the {frames.required_nbytes} its frames need: "
+                "it was truncated during the run"
+            )
+            raise DataSetError(msg)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {str(self.path)!r} shape={self.shape!r} dtype={self.dtype}>"

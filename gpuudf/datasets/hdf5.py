@@ -176,6 +176,7 @@ class H5DataSet(DataSet):
             if resolved.stat().st_size < self._binary.required_nbytes:
                 msg = f"{self.what}: {resolved} is shorter than its array {self.ds_path} needs (truncated file?)"
                 raise DataSetError(msg)
+        self._file_nbytes = resolved.stat().st_size
         self._file: Any = None
         self._lock = threading.Lock()
 
@@ -235,6 +236,13 @@ class H5DataSet(DataSet):
             for p in split_evenly(units, len(partitions))
         ]
 
+    def check_unchanged(self) -> None:
+        """Raise :class:`DataSetError` if the file is now shorter than at load."""
+        size = self.path.stat().st_size
+        if size < self._file_nbytes:
+            msg = f"{self.path} is now {size} bytes, shorter than the {self._file_nbytes} it held at load"
+            raise DataSetError(msg)
+
     def _array(self) -> Any:
         with self._lock:
             if self._file is None:
@@ -255,10 +263,12 @@ class H5DataSet(DataSet):
         # w0=1: a chunk read to its end is evicted first, as tiles move on
         return {"rdcc_nbytes": nbytes, "rdcc_nslots": slots, "rdcc_w0": 1.0}
 
-    def read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
-        """Frames at ``positions``, read into ``out`` (or a new array)."""
+    def read_frames(
+        self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
+    ) -> np.ndarray[Any, Any]:
+        """Frames at ``positions``, read into ``out`` (or a new array; a mapped view for contiguous arrays)."""
         if self._binary is not None:
-            return self._binary.read(positions, out)
+            return self._binary.read(positions, out, prefer_view=prefer_view)
         if out is None:
             out = np.empty((len(positions), *self.shape.sig), dtype=self.dtype)
         array = self._array()

@@ -79,11 +79,13 @@ class MemoryDataSet(DataSet):
         """The read-only ``(frames, *sig)`` view of the data."""
         return self._frames
 
-    def read_frames(self, positions: Positions, out: np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
-        """Frames at ``positions``; a read-only view for a range without ``out``."""
+    def read_frames(
+        self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
+    ) -> np.ndarray[Any, Any]:
+        """Frames at ``positions``; a read-only view for a range without ``out`` (or with ``prefer_view``)."""
         if isinstance(positions, range):
             view = self._frames[positions.start : positions.stop]
-            if out is None:
+            if out is None or prefer_view:
                 return view
             out[...] = view
             return out

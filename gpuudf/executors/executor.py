@@ -51,6 +51,10 @@ class Task(Protocol):
         """
         ...
 
+    def failure_cause(self) -> Exception | None:
+        """What made a worker die while running this task, if the caller's process can tell (else ``None``)."""
+        ...
+
 
 class Executor(ABC):
     """Runs tasks on workers, each bound to one device."""

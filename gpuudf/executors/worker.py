@@ -73,7 +73,10 @@ class _Cancelled(Exception):  # noqa: N818 - internal signal, never leaves the w
 class _Worker:
     def __init__(self, conn: Connection, device: str) -> None:
         from gpuudf.backends import make_backend  # noqa: PLC0415 - after the environment is set
+        from gpuudf.datasets.files import allow_memory_maps  # noqa: PLC0415
 
+        # a file shrinking under a mapping kills this process, not the user's: the executor reports it
+        allow_memory_maps()
         self.conn = conn
         self.backend = make_backend(device)
         self.inbox: collections.deque[tuple[Any, ...]] = collections.deque()
