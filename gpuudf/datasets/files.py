@@ -245,7 +245,8 @@ class BinaryFrames:
         prefer_view
             Return a read-only view of a memory map instead of filling
             ``out`` when this process may map files (:func:`allow_memory_maps`)
-            and the frames allow it (one run, inside the file, native order).
+            and the frames allow it (one run of consecutive bytes in the file,
+            native byte order).
 
         Raises
         ------
@@ -253,72 +254,85 @@ class BinaryFrames:
             If the file ends before a frame it held at load.
         """
         mapped = memory_maps_allowed()
-        if mapped and (prefer_view or out is None) and self.stored_dtype.isnative:
-            runs = consecutive_runs(positions)
-            if len(runs) == 1 and runs[0][0] + self.first_frame >= 0:
-                start, stop = runs[0]
-                return self._map(start + self.first_frame, stop - start)
+        runs = consecutive_runs(positions)
+        if mapped and (prefer_view or out is None) and self.stored_dtype.isnative and len(runs) == 1:
+            start, stop = runs[0]
+            if start + self.first_frame >= 0:
+                segments = self.file_segments(start + self.first_frame, stop - start)
+                if len(segments) == 1:
+                    return self._map(segments[0][0], stop - start, start)
         if out is None:
             out = np.empty((len(positions), *self.frame_shape), dtype=self.dtype)
         raw = out.reshape(len(positions), -1).view(np.uint8)
         row = 0
-        for start, stop in consecutive_runs(positions):
-            count = stop - start
+        for start, stop in runs:
+            frame = start
             stored_start = start + self.first_frame
             if stored_start < 0:  # frames before the file's first one: zeros
-                pad = min(-stored_start, count)
+                pad = min(-stored_start, stop - start)
                 raw[row : row + pad] = 0
                 row += pad
+                frame += pad
                 stored_start += pad
-                count -= pad
-            if count:
+            if frame == stop:
+                continue
+            for position, count in self.file_segments(stored_start, stop - frame):
                 target = raw[row : row + count]
                 if mapped:
-                    np.copyto(target, self._map(stored_start, count).reshape(count, -1).view(np.uint8))
+                    np.copyto(target, self._map(position, count, frame).reshape(count, -1).view(np.uint8))
                 else:
-                    self._read_into(target, stored_start, count)
+                    self._read_into(target, position, count, frame)
                 row += count
+                frame += count
         if not self.stored_dtype.isnative:
             out.view(self.stored_dtype).byteswap(inplace=True)
         return out
 
-    def _truncated(self, stored_start: int, count: int, size: int) -> DataSetError:
-        first = stored_start - self.first_frame
-        end = self.offset_nbytes + (stored_start + count) * self.frame_nbytes
+    def file_segments(self, stored_start: int, count: int) -> list[tuple[int, int]]:
+        """``(byte offset, frames)`` pieces holding ``count`` stored frames from ``stored_start``, in order.
+
+        Back to back here: one piece.  Subclasses map frames scattered over a
+        file (HDF5 chunks).
+        """
+        return [(self.offset_nbytes + stored_start * self.frame_nbytes, count)]
+
+    def _truncated(self, first: int, count: int, end: int, size: int) -> DataSetError:
         msg = (
             f"{self.path} ends at byte {size}, but frames {first}-{first + count - 1} "
-            f"need bytes up to {end}: the file was truncated or replaced "
-            f"after it was loaded (it held {self.required_nbytes} bytes or more then)"
+            f"need bytes up to {end}: the file was truncated or replaced after it was loaded"
         )
         return DataSetError(msg)
 
-    def _map(self, stored_start: int, count: int) -> np.ndarray[Any, Any]:
-        """A read-only view of ``count`` stored frames, mapping just their bytes."""
+    def _map(self, position: int, count: int, first: int) -> np.ndarray[Any, Any]:
+        """A read-only view of ``count`` frames stored from byte ``position``, mapping just their bytes.
+
+        ``first`` is the dataset index of the first of them, for messages.
+        """
         fd = self._descriptor()
-        start = self.offset_nbytes + stored_start * self.frame_nbytes
-        end = start + count * self.frame_nbytes
+        end = position + count * self.frame_nbytes
         size = os.fstat(fd).st_size
         if size < end:
-            raise self._truncated(stored_start, count, size)
-        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+            raise self._truncated(first, count, end, size)
+        aligned = position - position % mmap.ALLOCATIONGRANULARITY
         mapping = mmap.mmap(fd, end - aligned, prot=mmap.PROT_READ, offset=aligned)
-        frames = np.frombuffer(mapping, dtype=self.stored_dtype, count=count * self.frame_size, offset=start - aligned)
+        frames = np.frombuffer(
+            mapping, dtype=self.stored_dtype, count=count * self.frame_size, offset=position - aligned
+        )
         return frames.reshape(count, *self.frame_shape)
 
     def file_nbytes(self) -> int:
         """The file's size now."""
         return self.path.stat().st_size
 
-    def _read_into(self, target: np.ndarray[Any, Any], stored_start: int, count: int) -> None:
+    def _read_into(self, target: np.ndarray[Any, Any], position: int, count: int, first: int) -> None:
         fd = self._descriptor()
         view = memoryview(target.reshape(-1))  # type: ignore[arg-type]
-        position = self.offset_nbytes + stored_start * self.frame_nbytes
         done = 0
         total = count * self.frame_nbytes
         while done < total:
             got = _pread_into(fd, view[done:], position + done)
             if got == 0:
-                raise self._truncated(stored_start, count, position + done)
+                raise self._truncated(first, count, position + total, os.fstat(fd).st_size)
             done += got
 
 

@@ -6,12 +6,15 @@ Policy
 - At load the file's metadata alone is read: which array, its shape, dtype,
   layout and chunks.  A file holding exactly one array of 3 or more axes
   needs no ``ds_path``.
-- An uncompressed array stored contiguously is read like a raw file, with
-  positioned reads straight into the caller's buffer at the offset HDF5
-  reports, so it costs what a raw file costs.
-- Chunked (and compressed) arrays are read by h5py straight into the
-  caller's buffer (``read_direct``), one hyperslab per run of frames along the
-  last nav axis.  Partitions start and end on chunk boundaries where the data
+- Unfiltered (uncompressed) arrays are read like a raw file, straight from
+  the file into the caller's buffer or as memory-mapped views, so they cost
+  what a raw file costs: a contiguous array at the offset HDF5 reports, a
+  chunked one through a table of its chunks' offsets (read from the chunk
+  index in each worker, once), when every chunk holds whole frames and is
+  allocated.
+- Other arrays (compressed, chunks that split frames, unallocated chunks) are
+  read by h5py straight into the caller's buffer (``read_direct``), one
+  hyperslab per run of frames along the last nav axis.  Partitions start and end on chunk boundaries where the data
   allows as many partitions as the executor wants, so no two workers
   decompress the same chunk; each worker's chunk cache holds one row of
   chunks (capped at :data:`MAX_CHUNK_CACHE_NBYTES`), so a chunk is
@@ -33,7 +36,7 @@ from gpuudf.datasets.files import BinaryFrames, checked_path, consecutive_runs, 
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions
 
-__all__ = ["MAX_CHUNK_CACHE_NBYTES", "H5DataSet", "chunk_aligned_frames", "has_hdf5_signature"]
+__all__ = ["MAX_CHUNK_CACHE_NBYTES", "ChunkedFrames", "H5DataSet", "chunk_aligned_frames", "has_hdf5_signature"]
 
 #: The most a worker's HDF5 chunk cache may hold.
 MAX_CHUNK_CACHE_NBYTES = 128 * 2**20
@@ -69,6 +72,88 @@ def chunk_aligned_frames(nav_shape: tuple[int, ...], chunk_nav: tuple[int, ...])
                 return chunk
             return extent
     return 1
+
+
+def _chunks_hold_whole_frames(array: Any, split: int) -> bool:
+    """Whether ``array``'s chunks can be read as bytes: no filters, whole frames, all allocated."""
+    chunks = array.chunks
+    if chunks is None or array.external or tuple(chunks[split:]) != tuple(array.shape[split:]):
+        return False
+    if array.id.get_create_plist().get_nfilters():
+        return False
+    grid = [math.ceil(n / c) for n, c in zip(array.shape[:split], chunks[:split], strict=True)]
+    return bool(array.id.get_num_chunks() == math.prod(grid))
+
+
+class ChunkedFrames(BinaryFrames):
+    """Frames in the unfiltered chunks of an HDF5 array, each chunk whole frames.
+
+    The chunks' byte offsets are read from the file's chunk index on first
+    use in each process; a frame's bytes then lie at its chunk's offset plus
+    its place inside the chunk (edge chunks are stored at full size).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ds_path: str,
+        stored_nav: tuple[int, ...],
+        chunk_nav: tuple[int, ...],
+        frame_shape: tuple[int, ...],
+        dtype: np.dtype[Any],
+        num_frames: int,
+    ) -> None:
+        super().__init__(
+            path, offset_nbytes=0, frame_shape=frame_shape, dtype=dtype, first_frame=0, num_frames=num_frames
+        )
+        self.ds_path = ds_path
+        self.stored_nav = stored_nav
+        self.chunk_nav = chunk_nav
+        self._chunk_offsets: np.ndarray[Any, np.dtype[np.int64]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_chunk_offsets"] = None
+        return state
+
+    def _offsets(self) -> np.ndarray[Any, np.dtype[np.int64]]:
+        offsets = self._chunk_offsets
+        if offsets is None:
+            import h5py  # noqa: PLC0415 - only HDF5 datasets need it
+
+            grid = tuple(math.ceil(n / c) for n, c in zip(self.stored_nav, self.chunk_nav, strict=True))
+            offsets = np.full(grid, -1, dtype=np.int64)
+            dims = len(self.chunk_nav)
+
+            def note(info: Any) -> None:
+                index = tuple(o // c for o, c in zip(info.chunk_offset[:dims], self.chunk_nav, strict=True))
+                offsets[index] = info.byte_offset
+
+            with h5py.File(self.path, "r") as file:
+                array = file[self.ds_path]
+                if hasattr(array.id, "chunk_iter"):
+                    array.id.chunk_iter(note)
+                else:  # pragma: no cover - HDF5 before 1.14
+                    for i in range(array.id.get_num_chunks()):
+                        note(array.id.get_chunk_info(i))
+            if (offsets < 0).any():
+                msg = f"{self.path}:{self.ds_path}: chunks went missing after the file was loaded"
+                raise DataSetError(msg)
+            self._chunk_offsets = offsets
+        return offsets
+
+    def file_segments(self, stored_start: int, count: int) -> list[tuple[int, int]]:
+        """Pieces of consecutive bytes: a chunk's frames along the last nav axis, or more where chunks adjoin."""
+        frames = np.arange(stored_start, stored_start + count)
+        index = np.unravel_index(frames, self.stored_nav)
+        chunk = tuple(i // c for i, c in zip(index, self.chunk_nav, strict=True))
+        inside = np.ravel_multi_index(tuple(i % c for i, c in zip(index, self.chunk_nav, strict=True)), self.chunk_nav)
+        positions = self._offsets()[chunk] + inside * self.frame_nbytes
+        breaks = np.flatnonzero(np.diff(positions) != self.frame_nbytes) + 1
+        starts = np.concatenate([[0], breaks])
+        stops = np.concatenate([breaks, [count]])
+        return [(int(positions[a]), int(b - a)) for a, b in zip(starts, stops, strict=True)]
 
 
 def _arrays_in(group: Any) -> list[tuple[str, tuple[int, ...]]]:
@@ -156,6 +241,7 @@ class H5DataSet(DataSet):
                 raise DataSetError(msg)
             split = splits[0]
             offset = array.id.get_offset() if array.chunks is None and not array.external else None
+            chunks_direct = _chunks_hold_whole_frames(array, split)
             self.ds_path: str = array.name
             self.chunks: tuple[int, ...] | None = None if array.chunks is None else tuple(array.chunks)
             self.compression: str | None = array.compression
@@ -173,9 +259,19 @@ class H5DataSet(DataSet):
                 first_frame=0,
                 num_frames=shape.nav_size,
             )
-            if resolved.stat().st_size < self._binary.required_nbytes:
-                msg = f"{self.what}: {resolved} is shorter than its array {self.ds_path} needs (truncated file?)"
-                raise DataSetError(msg)
+        elif chunks_direct:
+            self._binary = ChunkedFrames(
+                resolved,
+                ds_path=self.ds_path,
+                stored_nav=self._stored_nav,
+                chunk_nav=self.chunks[:split] if self.chunks else (),
+                frame_shape=shape.sig,
+                dtype=stored_dtype,
+                num_frames=shape.nav_size,
+            )
+        if self._binary is not None and resolved.stat().st_size < self._binary.required_nbytes:
+            msg = f"{self.what}: {resolved} is shorter than its array {self.ds_path} needs (truncated file?)"
+            raise DataSetError(msg)
         self._file_nbytes = resolved.stat().st_size
         self._file: Any = None
         self._lock = threading.Lock()
@@ -209,7 +305,12 @@ class H5DataSet(DataSet):
 
     @property
     def contiguous(self) -> bool:
-        """Whether frames are read like a raw file (uncompressed, contiguous layout)."""
+        """Whether the array is stored contiguously, and so read like a raw file."""
+        return self._binary is not None and self.chunks is None
+
+    @property
+    def reads_file_directly(self) -> bool:
+        """Whether frames are read from the file's bytes (no filters), not through h5py."""
         return self._binary is not None
 
     def __getstate__(self) -> dict[str, Any]:
