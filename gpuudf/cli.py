@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,13 +72,36 @@ class BrightestFrameUDF(UDF):
         return ("numpy", "cupy")
 
 
+def _write_scan(data: np.ndarray[Any, Any], source: str, directory: Path) -> Path:
+    """Save the scan as a detector would: an HDF5 file chunked along the scan, or a ``.npy``/raw file."""
+    if source == "hdf5":
+        import h5py  # noqa: PLC0415 - only this source needs it
+
+        path = directory / "scan.h5"
+        with h5py.File(path, "w") as file:
+            file.create_dataset("/entry/data/data", data=data, chunks=(1, data.shape[1], *data.shape[2:]))
+    elif source == "npy":
+        path = directory / "scan.npy"
+        np.save(path, data)
+    else:
+        path = directory / "scan.raw"
+        data.tofile(path)
+    return path
+
+
 def _demo(args: argparse.Namespace) -> int:
     data = synthetic_4dstem(nav_shape=(args.nav, args.nav), sig_shape=(args.sig, args.sig))
     size_mib = data.nbytes / 2**20
     print(f"synthetic 4D-STEM scan: nav {data.shape[:2]}, sig {data.shape[2:]}, {data.dtype}, {size_mib:.1f} MiB")
     context = Context() if args.device is None else Context.make_with("inline", device=args.device)
-    with context as ctx:
-        ds = ctx.load("memory", data=data, sig_dims=2)
+    with context as ctx, tempfile.TemporaryDirectory(prefix="gpuudf-demo-") as directory:
+        if args.source == "memory":
+            ds = ctx.load("memory", data=data, sig_dims=2)
+        else:
+            path = _write_scan(data, args.source, Path(directory))
+            raw = {"nav_shape": data.shape[:2], "sig_shape": data.shape[2:], "dtype": data.dtype}
+            ds = ctx.load("auto", path=path, **(raw if args.source == "raw" else {}))
+            print(f"wrote it to {path.name} and loaded it with ctx.load('auto', ...): {ds!r}")
         elapsed = []
         for _ in range(2):  # the first run starts the workers
             start = time.perf_counter()
@@ -116,6 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="synthesise a small 4D dataset and run built-in and user UDFs on it")
     demo.add_argument("--nav", type=int, default=32, help="scan size per axis (default 32)")
     demo.add_argument("--sig", type=int, default=64, help="frame size per axis (default 64)")
+    demo.add_argument(
+        "--source",
+        choices=("hdf5", "npy", "raw", "memory"),
+        default="hdf5",
+        help="where the workers read the scan from: a file of this kind in a temporary directory "
+        "(default hdf5), or the array in memory",
+    )
     demo.add_argument(
         "--device",
         default=None,

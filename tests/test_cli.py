@@ -23,6 +23,9 @@ from gpuudf.udfs import SumUDF
         pytest.param(["demo"], id="defaults"),
         pytest.param(["demo", "--nav", "9", "--sig", "13"], id="small-odd"),
         pytest.param(["demo", "--nav", "5", "--sig", "8", "--device", "sim:0"], id="simulated-device"),
+        pytest.param(["demo", "--nav", "5", "--sig", "8", "--source", "npy"], id="npy-file"),
+        pytest.param(["demo", "--nav", "5", "--sig", "8", "--source", "raw", "--device", "sim:0"], id="raw-file"),
+        pytest.param(["demo", "--nav", "5", "--sig", "8", "--source", "memory"], id="in-memory"),
     ],
 )
 def test_demo_runs_and_agrees_with_numpy(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,3 +92,9 @@ def test_brightest_frame_udf_matches_numpy(ctx: gpuudf.Context, load_partitioned
     res = ctx.run_udf(dataset=load_partitioned(data), udf=cli.BrightestFrameUDF())
     assert_array_equal(res["peak"].data, data.max(axis=(2, 3)))
     assert_array_equal(res["maximum"].data, data.max(axis=(0, 1)))
+
+
+def test_demo_reads_the_scan_from_a_file_it_writes_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["demo", "--nav", "4", "--sig", "8", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote it to scan.h5 and loaded it with ctx.load('auto', ...): <H5DataSet" in out

@@ -43,6 +43,11 @@ MAX_CHUNK_CACHE_NBYTES = 128 * 2**20
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
+#: Chunk-offset tables of this process, by file, array, mtime and size: a
+#: dataset arrives anew with each run's plan, its file usually unchanged.
+_CHUNK_TABLES: dict[tuple[str, str, int, int], np.ndarray[Any, np.dtype[np.int64]]] = {}
+_CHUNK_TABLES_KEPT = 8
+
 
 def has_hdf5_signature(path: Path) -> bool:
     """Whether the file starts with the HDF5 signature (at 0, 512, 1024, ... for a user block)."""
@@ -120,6 +125,10 @@ class ChunkedFrames(BinaryFrames):
     def _offsets(self) -> np.ndarray[Any, np.dtype[np.int64]]:
         offsets = self._chunk_offsets
         if offsets is None:
+            status = self.path.stat()
+            key = (str(self.path), self.ds_path, status.st_mtime_ns, status.st_size)
+            offsets = _CHUNK_TABLES.get(key)
+        if offsets is None:
             import h5py  # noqa: PLC0415 - only HDF5 datasets need it
 
             grid = tuple(math.ceil(n / c) for n, c in zip(self.stored_nav, self.chunk_nav, strict=True))
@@ -140,7 +149,10 @@ class ChunkedFrames(BinaryFrames):
             if (offsets < 0).any():
                 msg = f"{self.path}:{self.ds_path}: chunks went missing after the file was loaded"
                 raise DataSetError(msg)
-            self._chunk_offsets = offsets
+            if len(_CHUNK_TABLES) >= _CHUNK_TABLES_KEPT:
+                _CHUNK_TABLES.pop(next(iter(_CHUNK_TABLES)))
+            _CHUNK_TABLES[key] = offsets
+        self._chunk_offsets = offsets
         return offsets
 
     def file_segments(self, stored_start: int, count: int) -> list[tuple[int, int]]:
