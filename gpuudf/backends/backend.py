@@ -20,7 +20,22 @@ import numpy as np
 
 from gpuudf.shape import Positions
 
-__all__ = ["Backend", "FrameReader"]
+__all__ = ["PAGE_NBYTES", "Backend", "FrameReader", "page_aligned_empty"]
+
+#: Host buffers that file reads fill start on this boundary.
+PAGE_NBYTES = 4096
+
+
+def page_aligned_empty(nbytes: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """``nbytes`` uninitialised bytes starting on a page boundary.
+
+    Large NumPy buffers start 16 bytes into a page; the kernel copies file
+    data into them several times slower (4 KiB aliasing between source and
+    destination) than into a page-aligned buffer.
+    """
+    raw = np.empty(nbytes + PAGE_NBYTES, dtype=np.uint8)
+    skip = -raw.ctypes.data % PAGE_NBYTES
+    return raw[skip : skip + nbytes]
 
 
 class FrameReader(Protocol):

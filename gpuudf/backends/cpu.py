@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gpuudf.backends.backend import Backend, FrameReader
+from gpuudf.backends.backend import Backend, FrameReader, page_aligned_empty
 from gpuudf.shape import Positions
 
 __all__ = ["NumpyBackend"]
@@ -60,7 +60,7 @@ class NumpyBackend(Backend):
         nbytes = max((len(t) for t in tiles), default=0) * frame_nbytes
         if self._tile_buffer.nbytes < nbytes:
             self._tile_buffer = np.empty(0, dtype=np.uint8)  # drop the old one before allocating
-            self._tile_buffer = np.empty(nbytes, dtype=np.uint8)
+            self._tile_buffer = page_aligned_empty(nbytes)
         for positions in tiles:
             shape = (len(positions), *frame_shape)
             out = self._tile_buffer[: len(positions) * frame_nbytes].view(dtype).reshape(shape)

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from gpuudf.backends.backend import page_aligned_empty
 from gpuudf.datasets.dataset import DataSet
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions, Shape
@@ -262,7 +263,8 @@ class BinaryFrames:
                 if len(segments) == 1:
                     return self._map(segments[0][0], stop - start, start)
         if out is None:
-            out = np.empty((len(positions), *self.frame_shape), dtype=self.dtype)
+            nbytes = len(positions) * self.frame_nbytes
+            out = page_aligned_empty(nbytes).view(self.dtype).reshape(len(positions), *self.frame_shape)
         raw = out.reshape(len(positions), -1).view(np.uint8)
         row = 0
         for start, stop in runs:
