@@ -66,12 +66,13 @@ def load_auto(path: str | os.PathLike[str], **kwargs: Any) -> DataSet:
     DataSetError
         As :func:`detect_kind`, or for arguments the chosen loader does not take.
     """
-    kind = detect_kind(path, raw_arguments_given=any(name in kwargs for name in _RAW_ARGUMENTS))
+    resolved = checked_path(path, "auto dataset")
+    kind = detect_kind(resolved, raw_arguments_given=any(name in kwargs for name in _RAW_ARGUMENTS))
     loaders: dict[str, Callable[..., DataSet]] = {"npy": NpyDataSet, "hdf5": H5DataSet, "raw": RawFileDataSet}
     loader = loaders[kind]
     try:
-        inspect.signature(loader).bind(path, **kwargs)
+        inspect.signature(loader).bind(resolved, **kwargs)
     except TypeError as exc:
-        msg = f"auto dataset: {path} is a {kind} file, and load({kind!r}) does not take these arguments: {exc}"
+        msg = f"auto dataset: {resolved} is read as {kind}, and load({kind!r}) does not take these arguments: {exc}"
         raise DataSetError(msg) from None
-    return loader(path, **kwargs)
+    return loader(resolved, **kwargs)

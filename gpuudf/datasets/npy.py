@@ -80,8 +80,8 @@ class NpyDataSet(BinaryFileDataSet):
         if fortran_order and sum(n > 1 for n in array_shape) > 1:
             msg = (
                 f"{self.what}: {resolved} is stored in Fortran order, so each frame is scattered over the whole "
-                "file; save it in C order, e.g. "
-                "numpy.save(path, numpy.ascontiguousarray(numpy.load(path, mmap_mode='r')))"
+                "file; save a C-order copy to a new file, e.g. "
+                "numpy.save(new_path, numpy.ascontiguousarray(numpy.load(path, mmap_mode='r')))"
             )
             raise DataSetError(msg)
         shape = resolve_shape(array_shape, sig_dims, nav_shape, sig_shape)
