@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ import pytest
 import gpuudf
 from gpuudf.datasets import DataSet
 from gpuudf.executors import Executor, InlineExecutor, LocalExecutor
-from tests.udfs_for_tests import ExecutorCase
+from tests.udfs_for_tests import ExecutorCase, save_data_file
 
 #: Executors every behaviour test runs on; append to add one.
 EXECUTOR_PARAMS = [
@@ -189,3 +190,19 @@ def random_counts(rng: np.random.Generator) -> Callable[..., np.ndarray[Any, Any
         return rng.integers(0, high, size=shape).astype(dtype)
 
     return make
+
+
+@pytest.fixture
+def data_file(tmp_path: Path) -> Callable[..., tuple[Path, dict[str, Any]]]:
+    """``data_file(kind, data, sig_dims=2, name="data")``: ``data`` saved as a ``kind`` file under ``tmp_path``.
+
+    ``kind`` is one of ``FILE_KINDS`` (``tests.udfs_for_tests``); returns the
+    file and the ``load`` arguments that read ``data`` back.
+    """
+
+    def write(
+        kind: str, data: np.ndarray[Any, Any], sig_dims: int = 2, name: str = "data"
+    ) -> tuple[Path, dict[str, Any]]:
+        return save_data_file(tmp_path, kind, data, sig_dims=sig_dims, name=name)
+
+    return write

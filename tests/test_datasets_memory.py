@@ -14,7 +14,7 @@ from numpy.testing import assert_array_equal
 import gpuudf
 from gpuudf import DataSetError, Shape
 from gpuudf.datasets import DataSet, MemoryDataSet, load, split_evenly
-from tests.udfs_for_tests import DATA_SHAPE, NAV_SHAPE, SIG_SHAPE, SumFrameUDF, SumTileUDF
+from tests.udfs_for_tests import DATA_SHAPE, NAV_SHAPE, SIG_DIMS_CASES, SIG_SHAPE, SumFrameUDF, SumTileUDF
 
 FRAMES = math.prod(NAV_SHAPE)
 
@@ -24,14 +24,7 @@ CountsFn = Callable[..., np.ndarray[Any, Any]]
 
 @pytest.mark.parametrize(
     ("data_shape", "sig_dims", "nav", "sig"),
-    [
-        pytest.param((13, 17), 1, (13,), (17,), id="nav1-sig1"),
-        pytest.param((13, 9, 11), None, (13,), (9, 11), id="nav1-sig2-default"),
-        pytest.param(DATA_SHAPE, None, NAV_SHAPE, SIG_SHAPE, id="nav2-sig2-default"),
-        pytest.param(DATA_SHAPE, 1, (5, 7, 9), (11,), id="nav3-sig1"),
-        pytest.param(DATA_SHAPE, 3, (5,), (7, 9, 11), id="nav1-sig3"),
-        pytest.param((3, 2, 5, 3, 4, 5), 3, (3, 2, 5), (3, 4, 5), id="nav3-sig3"),
-    ],
+    SIG_DIMS_CASES,
 )
 def test_memory_dataset_shape_splits_nav_and_sig(
     ctx: gpuudf.Context,

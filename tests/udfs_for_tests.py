@@ -12,6 +12,8 @@ depend on the partition count or tile depth.
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
 
-from gpuudf import UDF
+from gpuudf import UDF, Context
 from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.datasets import DataSet
 from gpuudf.executors import Executor
@@ -544,3 +548,113 @@ class DerivedUDF(AnyBackendUDF):
             "shifted_total": self.results.total + self.results.count[0],
             "count_squared": self.results.count**2,
         }
+
+
+# ---------------------------------------------------------------- file datasets
+
+__all__ += [
+    "FILE_KINDS",
+    "FILE_ROI",
+    "SIG_DIMS_CASES",
+    "TruncatingSumUDF",
+    "assert_sum_udfs_match_numpy",
+    "save_data_file",
+]
+
+#: File formats :func:`save_data_file` writes: ``hdf5`` is contiguous and
+#: uncompressed, ``hdf5-chunked`` chunked and gzip-compressed (read through
+#: h5py), ``hdf5-unfiltered`` chunked, uncompressed, whole frames per chunk
+#: (read from the file's bytes through the chunk table).
+FILE_KINDS = ("raw", "npy", "hdf5", "hdf5-chunked", "hdf5-unfiltered")
+
+#: An irregular ROI over :data:`NAV_SHAPE`: frames in every row, none in one column, both corners.
+FILE_ROI = np.random.default_rng(11).random(NAV_SHAPE) < 0.4
+FILE_ROI[:, 2] = False
+FILE_ROI[0, 0] = FILE_ROI[-1, -1] = True
+
+
+def hdf5_test_chunks(shape: tuple[int, ...], sig_dims: int) -> tuple[int, ...]:
+    """Chunks :func:`save_data_file` uses: one row of the last nav axis split in two, whole frames."""
+    nav = shape[: len(shape) - sig_dims]
+    return (*(1 for _ in nav[:-1]), -(-nav[-1] // 2), *shape[len(shape) - sig_dims :])
+
+
+def save_data_file(
+    directory: Path, kind: str, data: np.ndarray[Any, Any], sig_dims: int = 2, name: str = "data"
+) -> tuple[Path, dict[str, Any]]:
+    """Write ``data`` as a ``kind`` file (one of :data:`FILE_KINDS`) in ``directory``.
+
+    Returns the file and the arguments of ``load(kind)`` (``"hdf5"`` for every
+    HDF5 kind) that read ``data`` back with ``sig_dims`` signal axes.
+    """
+    nav = tuple(data.shape[: data.ndim - sig_dims])
+    sig = tuple(data.shape[data.ndim - sig_dims :])
+    if kind == "raw":
+        path = directory / f"{name}.raw"
+        data.tofile(path)
+        return path, {"path": path, "nav_shape": nav, "sig_shape": sig, "dtype": data.dtype.str}
+    if kind == "npy":
+        path = directory / f"{name}.npy"
+        np.save(path, data)
+        return path, {"path": path, "sig_dims": sig_dims}
+    if kind not in {"hdf5", "hdf5-chunked", "hdf5-unfiltered"}:
+        msg = f"no such file kind: {kind!r}"
+        raise ValueError(msg)
+    import h5py  # only HDF5 tests pay for it (workers import this module too)
+
+    path = directory / f"{name}.h5"
+    with h5py.File(path, "w") as file:
+        chunks = hdf5_test_chunks(data.shape, sig_dims)
+        if kind == "hdf5":
+            file.create_dataset("entry/data", data=data)
+        elif kind == "hdf5-chunked":
+            file.create_dataset("entry/data", data=data, chunks=chunks, compression="gzip")
+        else:
+            file.create_dataset("entry/data", data=data, chunks=chunks)
+    return path, {"path": path, "ds_path": "/entry/data", "sig_dims": sig_dims}
+
+
+def assert_sum_udfs_match_numpy(
+    ctx: Context, dataset: DataSet, data: np.ndarray[Any, Any], roi: np.ndarray[Any, Any] | None = None
+) -> None:
+    """Run the frame, tile and partition sum UDFs in one pass; each must agree with NumPy on ``data``.
+
+    ``data`` has the dataset's shape (``nav + sig``); ``roi`` is a boolean mask over nav.
+    """
+    nav, sig = dataset.shape.nav, dataset.shape.sig
+    frames = np.asarray(data).reshape(math.prod(nav), *sig)
+    mask = np.ones(math.prod(nav), dtype=bool) if roi is None else np.asarray(roi).reshape(-1)
+    sums = frames.sum(axis=tuple(range(1, frames.ndim)), dtype=np.float64)
+    udfs: list[UDF] = [SumFrameUDF(), SumTileUDF(depth=3), SumPartitionUDF()]
+    for udf, res in zip(udfs, ctx.run_udf(dataset=dataset, udf=udfs, roi=roi), strict=True):
+        name = type(udf).__name__
+        assert_array_equal(res["per_frame"].data, np.where(mask, sums, np.nan).reshape(nav), err_msg=name)
+        assert_array_equal(res["total"].data, frames[mask].sum(axis=0, dtype=np.float64), err_msg=name)
+        assert_array_equal(res["count"].data, [mask.sum()], err_msg=name)
+
+
+class TruncatingSumUDF(SumFrameUDF):
+    """:class:`SumFrameUDF` that truncates the file ``path`` to ``nbytes`` when it processes flat frame ``at``.
+
+    The frames of the partition it runs in are already read then, so the
+    truncation hits the partitions read after it.
+    """
+
+    def __init__(self, path: str, at: int, nbytes: int, depth: int | None = None) -> None:
+        AnyBackendUDF.__init__(self, path=path, at=at, nbytes=nbytes, depth=depth)
+
+    def process_frame(self, frame: Any) -> None:
+        if self.meta.slice.start == self.params.at:
+            os.truncate(self.params.path, self.params.nbytes)
+        super().process_frame(frame)
+
+
+#: ``(data_shape, sig_dims, nav, sig)``: how ``sig_dims`` splits stored data into nav and sig axes.
+SIG_DIMS_CASES = [
+    pytest.param((13, 17), 1, (13,), (17,), id="nav1-sig1"),
+    pytest.param((13, 9, 11), None, (13,), (9, 11), id="nav1-sig2-default"),
+    pytest.param(DATA_SHAPE, None, NAV_SHAPE, SIG_SHAPE, id="nav2-sig2-default"),
+    pytest.param(DATA_SHAPE, 1, (5, 7, 9), (11,), id="nav3-sig1"),
+    pytest.param(DATA_SHAPE, 3, (5,), (7, 9, 11), id="nav1-sig3"),
+    pytest.param((3, 2, 5, 3, 4, 5), 3, (3, 2, 5), (3, 4, 5), id="nav3-sig3"),
+]

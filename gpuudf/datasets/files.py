@@ -316,7 +316,10 @@ class BinaryFrames:
         if size < end:
             raise self._truncated(first, count, end, size)
         aligned = position - position % mmap.ALLOCATIONGRANULARITY
-        mapping = mmap.mmap(fd, end - aligned, prot=mmap.PROT_READ, offset=aligned)
+        try:
+            mapping = mmap.mmap(fd, end - aligned, prot=mmap.PROT_READ, offset=aligned)
+        except (ValueError, OSError) as exc:  # the file shrank since the size check
+            raise self._truncated(first, count, end, os.fstat(fd).st_size) from exc
         frames = np.frombuffer(
             mapping, dtype=self.stored_dtype, count=count * self.frame_size, offset=position - aligned
         )

@@ -65,17 +65,16 @@ def has_hdf5_signature(path: Path) -> bool:
 def chunk_aligned_frames(nav_shape: tuple[int, ...], chunk_nav: tuple[int, ...]) -> int:
     """The smallest run of flat frames whose multiples start on chunk boundaries.
 
-    The first nav axis chunked by more than one frame sets it: whole chunk
-    rows of it, or, when it is the last nav axis, one chunk (whole rows when
-    chunks do not tile a row).
+    The first nav axis chunked by more than one frame sets it: one chunk's
+    extent along it times everything after it, or, where its chunks do not
+    tile it, one whole index of the axis before it.
     """
     for axis, (extent, chunk) in enumerate(zip(nav_shape, chunk_nav, strict=True)):
         if chunk > 1:
-            if axis < len(nav_shape) - 1:
+            if axis == 0 or extent % chunk == 0:
                 return chunk * math.prod(nav_shape[axis + 1 :])
-            if len(nav_shape) == 1 or extent % chunk == 0:
-                return chunk
-            return extent
+            # chunks do not tile this axis, so the grid restarts with each index of the axis before
+            return math.prod(nav_shape[axis:])
     return 1
 
 
@@ -384,7 +383,13 @@ class H5DataSet(DataSet):
             return self._binary.read(positions, out, prefer_view=prefer_view)
         if out is None:
             out = np.empty((len(positions), *self.shape.sig), dtype=self.dtype)
-        array = self._array()
+        # HDF5 reads past the end of a shrunk file as zeros (unfiltered chunks): check, cheaply, per read
+        self.check_unchanged()
+        try:
+            array = self._array()
+        except OSError as exc:
+            msg = f"{self.path}: cannot be opened as HDF5 any more: {exc} (was the file changed after it was loaded?)"
+            raise DataSetError(msg) from exc
         frames = out.reshape(len(positions), *self._stored_sig)
         row_length = self._stored_nav[-1]
         row = 0

@@ -35,7 +35,7 @@ def read_npy_header(path: os.PathLike[str] | str) -> tuple[tuple[int, ...], bool
                 shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(file)
             else:
                 shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(file)
-        except (ValueError, SyntaxError, OSError, EOFError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any parser failure (tokenize, literal_eval, EOF) means the same
             msg = f"npy dataset: {path} is not a readable .npy file ({exc})"
             raise DataSetError(msg) from None
         return tuple(int(n) for n in shape), bool(fortran_order), dtype, file.tell()
