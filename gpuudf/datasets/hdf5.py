@@ -43,10 +43,10 @@ MAX_CHUNK_CACHE_NBYTES = 128 * 2**20
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
-#: Chunk-offset tables of this process, by file, array, mtime and size: a
+#: Frame-offset tables of this process, by file, array, mtime and size: a
 #: dataset arrives anew with each run's plan, its file usually unchanged.
-_CHUNK_TABLES: dict[tuple[str, str, int, int], np.ndarray[Any, np.dtype[np.int64]]] = {}
-_CHUNK_TABLES_KEPT = 8
+_OFFSET_TABLES: dict[tuple[str, str, int, int], np.ndarray[Any, np.dtype[np.int64]]] = {}
+_OFFSET_TABLES_KEPT = 8
 
 
 def has_hdf5_signature(path: Path) -> bool:
@@ -93,8 +93,9 @@ class ChunkedFrames(BinaryFrames):
     """Frames in the unfiltered chunks of an HDF5 array, each chunk whole frames.
 
     The chunks' byte offsets are read from the file's chunk index on first
-    use in each process; a frame's bytes then lie at its chunk's offset plus
-    its place inside the chunk (edge chunks are stored at full size).
+    use in each process, and turned into a table of each frame's offset: its
+    chunk's offset plus its place inside the chunk (edge chunks are stored
+    at full size).
     """
 
     def __init__(
@@ -114,53 +115,62 @@ class ChunkedFrames(BinaryFrames):
         self.ds_path = ds_path
         self.stored_nav = stored_nav
         self.chunk_nav = chunk_nav
-        self._chunk_offsets: np.ndarray[Any, np.dtype[np.int64]] | None = None
+        self._frame_offsets: np.ndarray[Any, np.dtype[np.int64]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["_chunk_offsets"] = None
+        state["_frame_offsets"] = None
         return state
 
     def _offsets(self) -> np.ndarray[Any, np.dtype[np.int64]]:
-        offsets = self._chunk_offsets
+        """Each frame's byte offset in the file, flat (8 bytes per frame), built once per process."""
+        offsets = self._frame_offsets
         if offsets is None:
             status = self.path.stat()
             key = (str(self.path), self.ds_path, status.st_mtime_ns, status.st_size)
-            offsets = _CHUNK_TABLES.get(key)
-        if offsets is None:
-            import h5py  # noqa: PLC0415 - only HDF5 datasets need it
+            offsets = _OFFSET_TABLES.get(key)
+            if offsets is None:
+                offsets = self._read_frame_offsets()
+                if len(_OFFSET_TABLES) >= _OFFSET_TABLES_KEPT:
+                    _OFFSET_TABLES.pop(next(iter(_OFFSET_TABLES)))
+                _OFFSET_TABLES[key] = offsets
+            self._frame_offsets = offsets
+        return offsets
 
-            grid = tuple(math.ceil(n / c) for n, c in zip(self.stored_nav, self.chunk_nav, strict=True))
-            offsets = np.full(grid, -1, dtype=np.int64)
-            dims = len(self.chunk_nav)
+    def _read_frame_offsets(self) -> np.ndarray[Any, np.dtype[np.int64]]:
+        import h5py  # noqa: PLC0415 - only HDF5 datasets need it
 
-            def note(info: Any) -> None:
-                index = tuple(o // c for o, c in zip(info.chunk_offset[:dims], self.chunk_nav, strict=True))
-                offsets[index] = info.byte_offset
+        grid = tuple(math.ceil(n / c) for n, c in zip(self.stored_nav, self.chunk_nav, strict=True))
+        chunk_offsets = np.full(grid, -1, dtype=np.int64)
+        dims = len(self.chunk_nav)
 
-            with h5py.File(self.path, "r") as file:
-                array = file[self.ds_path]
-                if hasattr(array.id, "chunk_iter"):
-                    array.id.chunk_iter(note)
-                else:  # pragma: no cover - HDF5 before 1.14
-                    for i in range(array.id.get_num_chunks()):
-                        note(array.id.get_chunk_info(i))
-            if (offsets < 0).any():
-                msg = f"{self.path}:{self.ds_path}: chunks went missing after the file was loaded"
-                raise DataSetError(msg)
-            if len(_CHUNK_TABLES) >= _CHUNK_TABLES_KEPT:
-                _CHUNK_TABLES.pop(next(iter(_CHUNK_TABLES)))
-            _CHUNK_TABLES[key] = offsets
-        self._chunk_offsets = offsets
+        def note(info: Any) -> None:
+            index = tuple(o // c for o, c in zip(info.chunk_offset[:dims], self.chunk_nav, strict=True))
+            chunk_offsets[index] = info.byte_offset
+
+        with h5py.File(self.path, "r") as file:
+            array = file[self.ds_path]
+            if hasattr(array.id, "chunk_iter"):
+                array.id.chunk_iter(note)
+            else:  # pragma: no cover - HDF5 before 1.14
+                for i in range(array.id.get_num_chunks()):
+                    note(array.id.get_chunk_info(i))
+        if (chunk_offsets < 0).any():
+            msg = f"{self.path}:{self.ds_path}: chunks went missing after the file was loaded"
+            raise DataSetError(msg)
+        index = np.unravel_index(np.arange(self.num_frames), self.stored_nav)
+        chunk = tuple(i // c for i, c in zip(index, self.chunk_nav, strict=True))
+        inside = np.ravel_multi_index(tuple(i % c for i, c in zip(index, self.chunk_nav, strict=True)), self.chunk_nav)
+        offsets: np.ndarray[Any, np.dtype[np.int64]] = chunk_offsets[chunk] + inside * self.frame_nbytes
         return offsets
 
     def file_segments(self, stored_start: int, count: int) -> list[tuple[int, int]]:
         """Pieces of consecutive bytes: a chunk's frames along the last nav axis, or more where chunks adjoin."""
-        frames = np.arange(stored_start, stored_start + count)
-        index = np.unravel_index(frames, self.stored_nav)
-        chunk = tuple(i // c for i, c in zip(index, self.chunk_nav, strict=True))
-        inside = np.ravel_multi_index(tuple(i % c for i, c in zip(index, self.chunk_nav, strict=True)), self.chunk_nav)
-        positions = self._offsets()[chunk] + inside * self.frame_nbytes
+        positions = self._offsets()[stored_start : stored_start + count]
+        if positions[-1] - positions[0] == (count - 1) * self.frame_nbytes and (
+            count < 3 or (np.diff(positions) == self.frame_nbytes).all()
+        ):
+            return [(int(positions[0]), count)]
         breaks = np.flatnonzero(np.diff(positions) != self.frame_nbytes) + 1
         starts = np.concatenate([[0], breaks])
         stops = np.concatenate([breaks, [count]])
