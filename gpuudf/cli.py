@@ -94,7 +94,8 @@ def _demo(args: argparse.Namespace) -> int:
     size_mib = data.nbytes / 2**20
     print(f"synthetic 4D-STEM scan: nav {data.shape[:2]}, sig {data.shape[2:]}, {data.dtype}, {size_mib:.1f} MiB")
     context = Context() if args.device is None else Context.make_with("inline", device=args.device)
-    with context as ctx, tempfile.TemporaryDirectory(prefix="gpuudf-demo-") as directory:
+    # the directory goes after the Context: its workers must have closed the file
+    with tempfile.TemporaryDirectory(prefix="gpuudf-demo-") as directory, context as ctx:
         if args.source == "memory":
             ds = ctx.load("memory", data=data, sig_dims=2)
         else:

@@ -15,6 +15,7 @@ Policy
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,6 +203,16 @@ def _process_frames(udf: UDF, buffers: _PartitionBuffers, tile: Any, positions: 
             process(frame)
 
 
+class _Releasing:
+    """Closes a dataset's files when a partition is done (``contextlib.closing``)."""
+
+    def __init__(self, dataset: DataSet) -> None:
+        self.dataset = dataset
+
+    def close(self) -> None:
+        self.dataset.release()
+
+
 @dataclass(frozen=True)
 class PartitionTask:
     """Process one partition of a run: what an executor hands to a worker."""
@@ -251,7 +262,8 @@ class PartitionTask:
             if on_tile is not None:
                 on_tile(frames)
 
-        with backend.activate():  # task data and tiling preferences too are computed on the device
+        with backend.activate(), contextlib.closing(_Releasing(self.plan.dataset)):
+            # task data and tiling preferences too are computed on the device
             depth = tile_depth(self.plan, backend, len(positions))
             while True:
                 try:
@@ -276,7 +288,7 @@ class PartitionTask:
         """The dataset's read, with failures (a file truncated during the run) naming this partition."""
         try:
             return self.plan.dataset.read_frames(positions, out, prefer_view=prefer_view)
-        except (DataSetError, OSError) as exc:
+        except Exception as exc:  # any failure to read (h5py raises KeyError, RuntimeError, ...) is the data's
             raise self._partition_error(exc) from exc
 
     def _partition_error(self, exc: BaseException) -> DataSetError:

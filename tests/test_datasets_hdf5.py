@@ -557,3 +557,87 @@ def test_bad_hdf5_arguments_are_dataset_errors_at_load(tmp_path: Path, kwargs: d
 def test_a_missing_path_argument_is_a_dataset_error_naming_it() -> None:
     with pytest.raises(DataSetError, match=r"load\('hdf5'\): missing a required argument: 'path'"):
         load("hdf5", ds_path="/data")
+
+
+# ---------------------------------------------------------------- links, stored types, open files
+
+
+@pytest.mark.parametrize("chunks", [pytest.param(None, id="contiguous"), pytest.param((1, 7, 9, 11), id="chunked")])
+def test_an_array_behind_an_external_link_is_read_from_its_own_file(
+    tmp_path: Path, random_counts: CountsFn, chunks: tuple[int, ...] | None
+) -> None:
+    data = random_counts(DATA_SHAPE, dtype="float32", high=1000)
+    write_h5(tmp_path / "target.h5", {"frames": data}, chunks=chunks)
+    with h5py.File(tmp_path / "main.h5", "w") as file:
+        file["padding"] = np.zeros(1000)  # so that offsets in the two files differ
+        file["linked"] = h5py.ExternalLink("target.h5", "/frames")
+    ds = load("hdf5", path=tmp_path / "main.h5", ds_path="linked")
+    assert isinstance(ds, H5DataSet)
+    assert not ds.reads_file_directly
+    assert_array_equal(ds.read_frames(range(FRAMES)), data.reshape(FRAMES, *SIG_SHAPE))
+
+
+def test_a_soft_link_reads_its_target_from_the_files_bytes(tmp_path: Path, random_counts: CountsFn) -> None:
+    data = random_counts(DATA_SHAPE, dtype="uint16", high=1000)
+    path = write_h5(tmp_path / "data.h5", {"frames": data})
+    with h5py.File(path, "a") as file:
+        file["soft"] = h5py.SoftLink("/frames")
+    ds = load("hdf5", path=path, ds_path="soft")
+    assert isinstance(ds, H5DataSet)
+    assert ds.reads_file_directly
+    assert_array_equal(ds.read_frames(range(FRAMES)), data.reshape(FRAMES, *SIG_SHAPE))
+
+
+@pytest.mark.parametrize("chunks", [pytest.param(None, id="contiguous"), pytest.param((1, 7, 9, 11), id="chunked")])
+def test_a_padded_compound_complex_type_is_read_through_h5py_not_as_bytes(
+    tmp_path: Path, rng: np.random.Generator, chunks: tuple[int, ...] | None
+) -> None:
+    # {r, i} float32 padded to 12 bytes: h5py shows it as complex64 (8 bytes), the file strides 12
+    padded = np.dtype({"names": ["r", "i"], "formats": ["<f4", "<f4"], "offsets": [0, 4], "itemsize": 12})
+    values = (rng.integers(0, 100, DATA_SHAPE) + 1j * rng.integers(0, 100, DATA_SHAPE)).astype(np.complex64)
+    stored = np.empty(DATA_SHAPE, dtype=padded)
+    stored["r"], stored["i"] = values.real, values.imag
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as file:
+        file.create_dataset("data", data=stored, chunks=chunks)
+    ds = load("hdf5", path=path)
+    assert isinstance(ds, H5DataSet)
+    assert not ds.reads_file_directly
+    assert_array_equal(ds.read_frames(range(FRAMES)), values.reshape(FRAMES, *SIG_SHAPE))
+
+
+def test_an_array_needing_an_unavailable_filter_is_a_dataset_error_at_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_h5(tmp_path / "data.h5", {"data": np.ones(DATA_SHAPE, dtype=np.float32)}, compression="gzip")
+    monkeypatch.setattr(h5py.h5z, "filter_avail", lambda code: code != h5py.h5z.FILTER_DEFLATE)
+    with pytest.raises(DataSetError, match=r"HDF5 filters this installation lacks: deflate \(filter id 1\)"):
+        load("hdf5", path=path)
+
+
+@pytest.mark.parametrize("kind", HDF5_KINDS)
+def test_after_a_run_the_file_is_closed_so_others_may_write_it(
+    ctx: gpuudf.Context, data_file: FileFn, random_counts: CountsFn, kind: str
+) -> None:
+    data = random_counts(DATA_SHAPE, dtype="float32", high=1000)
+    path, kwargs = data_file(kind, data)
+    ds = ctx.load("hdf5", **kwargs, num_partitions=3)
+    assert_sum_udfs_match_numpy(ctx, ds, data)
+    with h5py.File(path, "a") as file:  # refused while any process holds the file open for reading
+        file["results"] = np.arange(3)
+
+
+def test_a_resizable_array_grown_after_load_reads_the_frames_it_had_at_load(
+    tmp_path: Path, random_counts: CountsFn
+) -> None:
+    data = random_counts(DATA_SHAPE, dtype="float32", high=1000)
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as file:
+        file.create_dataset("data", data=data, chunks=(1, 7, 9, 11), maxshape=(None, *DATA_SHAPE[1:]))
+    ds = load("hdf5", path=path)
+    assert isinstance(ds, H5DataSet)
+    assert ds.reads_file_directly
+    with h5py.File(path, "a") as file:  # an acquisition still writing
+        file["data"].resize(DATA_SHAPE[0] + 2, axis=0)
+        file["data"][DATA_SHAPE[0] :] = 7
+    assert_array_equal(ds.read_frames(range(FRAMES)), data.reshape(FRAMES, *SIG_SHAPE))

@@ -15,6 +15,7 @@ from numpy.testing import assert_array_equal
 import gpuudf
 from gpuudf import DataSetError, Shape
 from gpuudf.datasets import RawFileDataSet, load
+from gpuudf.udfs import SumUDF
 from tests.conftest import PER_FRAME
 from tests.udfs_for_tests import DATA_SHAPE, FILE_ROI, NAV_SHAPE, SIG_SHAPE, assert_sum_udfs_match_numpy
 
@@ -375,3 +376,14 @@ def test_bad_raw_arguments_are_dataset_errors_at_load(tmp_path: Path, kwargs: di
     path = write_raw(tmp_path / "data.raw", np.zeros(DATA_SHAPE, dtype=np.uint16))
     with pytest.raises(DataSetError, match=message):
         load("raw", **{**raw_args(path), **kwargs})
+
+
+def test_a_file_replaced_between_runs_is_read_anew(ctx: gpuudf.Context, tmp_path: Path) -> None:
+    path = tmp_path / "data.raw"
+    np.ones((4, 3, 5), dtype=np.float32).tofile(path)
+    ds = ctx.load("raw", path=path, nav_shape=(4,), sig_shape=(3, 5), dtype="float32")
+    assert ctx.run_udf(ds, SumUDF())["intensity"].data.sum() == 60
+    replacement = tmp_path / "new.raw"
+    np.full((4, 3, 5), 2, dtype=np.float32).tofile(replacement)
+    replacement.replace(path)  # a new file under the old name, as writers that rename do
+    assert ctx.run_udf(ds, SumUDF())["intensity"].data.sum() == 120

@@ -120,6 +120,13 @@ class DataSet(ABC):
         is returned instead.  Without ``out`` a view or a new array.
         """
 
+    def release(self) -> None:
+        """Close open files until the next read; the engine calls it after each partition.
+
+        Files stay closed between runs, so other programs may write them, and a
+        file replaced on disk is read anew.
+        """
+
     def check_unchanged(self) -> None:
         """Raise :class:`DataSetError` if the data no longer is what was loaded (a file that shrank)."""
 

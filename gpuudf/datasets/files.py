@@ -201,6 +201,7 @@ class BinaryFrames:
         self.first_frame = first_frame
         self.num_frames = num_frames
         self._fd: int | None = None
+        self._closer: weakref.finalize[Any, Any] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -210,7 +211,7 @@ class BinaryFrames:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_fd"] = None
+        state["_fd"] = state["_closer"] = None
         del state["_lock"]
         return state
 
@@ -223,14 +224,23 @@ class BinaryFrames:
         if fd is None:
             with self._lock:
                 if self._fd is None:
-                    fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+                    fd = os.open(self.path, flags)
                     if hasattr(os, "posix_fadvise"):
                         # partitions are read front to back: ask for a large read-ahead
                         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-                    weakref.finalize(self, _close, fd)
+                    self._closer = weakref.finalize(self, _close, fd)
                     self._fd = fd
                 fd = self._fd
         return fd
+
+    def release(self) -> None:
+        """Close the file (mapped tiles stay valid); the next read opens it again, by its path."""
+        with self._lock:
+            closer = getattr(self, "_closer", None)
+            if closer is not None:
+                closer()
+            self._fd = self._closer = None
 
     def read(
         self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
@@ -317,7 +327,7 @@ class BinaryFrames:
             raise self._truncated(first, count, end, size)
         aligned = position - position % _MAP_ALIGNMENT_NBYTES
         try:
-            mapping = mmap.mmap(fd, end - aligned, prot=mmap.PROT_READ, offset=aligned)
+            mapping = mmap.mmap(fd, end - aligned, access=mmap.ACCESS_READ, offset=aligned)
         except (ValueError, OSError) as exc:  # the file shrank since the size check
             raise self._truncated(first, count, end, os.fstat(fd).st_size) from exc
         frames = np.frombuffer(
@@ -335,7 +345,8 @@ class BinaryFrames:
         done = 0
         total = count * self.frame_nbytes
         while done < total:
-            got = _pread_into(fd, view[done:], position + done)
+            # at most 1 GiB a call: macOS refuses reads over INT_MAX bytes
+            got = _pread_into(fd, view[done : done + 2**30], position + done)
             if got == 0:
                 raise self._truncated(first, count, position + total, os.fstat(fd).st_size)
             done += got
@@ -398,6 +409,10 @@ class BinaryFileDataSet(DataSet):
     ) -> np.ndarray[Any, Any]:
         """Frames at ``positions``, from the file; see :meth:`BinaryFrames.read`."""
         return self._binary.read(positions, out, prefer_view=prefer_view)
+
+    def release(self) -> None:
+        """Close the file until the next read."""
+        self._binary.release()
 
     def check_unchanged(self) -> None:
         """Raise :class:`DataSetError` if the file is now too short for its frames."""

@@ -47,6 +47,7 @@ _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: dataset arrives anew with each run's plan, its file usually unchanged.
 _OFFSET_TABLES: dict[tuple[str, str, int, int], np.ndarray[Any, np.dtype[np.int64]]] = {}
 _OFFSET_TABLES_KEPT = 8
+_OFFSET_TABLES_LOCK = threading.Lock()
 
 
 def has_hdf5_signature(path: Path) -> bool:
@@ -76,6 +77,43 @@ def chunk_aligned_frames(nav_shape: tuple[int, ...], chunk_nav: tuple[int, ...])
             # chunks do not tile this axis, so the grid restarts with each index of the axis before
             return math.prod(nav_shape[axis:])
     return 1
+
+
+def _in_file(array: Any, path: Path) -> bool:
+    """Whether ``array`` is stored in the file at ``path`` (not reached through an external link)."""
+    target = Path(array.file.filename)
+    return target.exists() and path.samefile(target)
+
+
+def _bytes_readable(array: Any, path: Path) -> bool:
+    """Whether ``array``'s stored bytes may be read without HDF5: see the module policy.
+
+    Refused: arrays in another file (an external link), types whose stored
+    layout is not NumPy's (compound "complex", enums, padded types), and
+    files with a user block on HDF5 before 1.14.4, whose chunk addresses
+    left the user block out.
+    """
+    import h5py  # noqa: PLC0415 - only HDF5 datasets need it
+
+    if not _in_file(array, path):
+        return False
+    stored = array.id.get_type()
+    if stored.get_class() not in {h5py.h5t.INTEGER, h5py.h5t.FLOAT} or stored.get_size() != array.dtype.itemsize:
+        return False
+    return not (array.file.userblock_size and h5py.version.hdf5_version_tuple < (1, 14, 4))
+
+
+def _missing_filters(array: Any) -> list[str]:
+    """Names of the array's HDF5 filters this HDF5 library cannot apply."""
+    import h5py  # noqa: PLC0415 - only HDF5 datasets need it
+
+    plist = array.id.get_create_plist()
+    missing = []
+    for i in range(plist.get_nfilters()):
+        code, _flags, _values, name = plist.get_filter(i)
+        if not h5py.h5z.filter_avail(code):
+            missing.append(f"{name.decode(errors='replace') or 'unnamed'} (filter id {code})")
+    return missing
 
 
 def _chunks_hold_whole_frames(array: Any, split: int) -> bool:
@@ -128,12 +166,19 @@ class ChunkedFrames(BinaryFrames):
         if offsets is None:
             status = self.path.stat()
             key = (str(self.path), self.ds_path, status.st_mtime_ns, status.st_size)
-            offsets = _OFFSET_TABLES.get(key)
-            if offsets is None:
-                offsets = self._read_frame_offsets()
-                if len(_OFFSET_TABLES) >= _OFFSET_TABLES_KEPT:
-                    _OFFSET_TABLES.pop(next(iter(_OFFSET_TABLES)))
-                _OFFSET_TABLES[key] = offsets
+            with _OFFSET_TABLES_LOCK:  # a CUDA worker reads pieces of a tile in several threads
+                offsets = _OFFSET_TABLES.get(key)
+                if offsets is None:
+                    try:
+                        offsets = self._read_frame_offsets()
+                    except DataSetError:
+                        raise
+                    except Exception as exc:
+                        msg = f"{self.path}:{self.ds_path}: its chunk index cannot be read: {exc!r}"
+                        raise DataSetError(msg) from exc
+                    if len(_OFFSET_TABLES) >= _OFFSET_TABLES_KEPT:
+                        _OFFSET_TABLES.pop(next(iter(_OFFSET_TABLES)))
+                    _OFFSET_TABLES[key] = offsets
             self._frame_offsets = offsets
         return offsets
 
@@ -146,9 +191,10 @@ class ChunkedFrames(BinaryFrames):
 
         def note(info: Any) -> None:
             index = tuple(o // c for o, c in zip(info.chunk_offset[:dims], self.chunk_nav, strict=True))
-            chunk_offsets[index] = info.byte_offset
+            if all(i < n for i, n in zip(index, grid, strict=True)):  # a resizable array may have grown since
+                chunk_offsets[index] = info.byte_offset
 
-        with h5py.File(self.path, "r") as file:
+        with h5py.File(self.path, "r", locking=False) as file:
             array = file[self.ds_path]
             if hasattr(array.id, "chunk_iter"):
                 array.id.chunk_iter(note)
@@ -238,7 +284,7 @@ class H5DataSet(DataSet):
             msg = f"{self.what}: reading HDF5 needs h5py ({exc})"
             raise DataSetError(msg) from None
         try:
-            file = h5py.File(resolved, "r")
+            file = h5py.File(resolved, "r", locking=False)
         except OSError as exc:
             msg = f"{self.what}: {resolved} cannot be opened as HDF5: {exc}"
             raise DataSetError(msg) from None
@@ -261,9 +307,18 @@ class H5DataSet(DataSet):
                 )
                 raise DataSetError(msg)
             split = splits[0]
-            offset = array.id.get_offset() if array.chunks is None and not array.external else None
-            chunks_direct = _chunks_hold_whole_frames(array, split)
-            self.ds_path: str = array.name
+            missing = _missing_filters(array)
+            if missing:
+                msg = (
+                    f"{self.what}: {resolved}:{array.name} is stored with HDF5 filters this installation lacks: "
+                    f"{', '.join(missing)}; installing hdf5plugin (and importing it) may provide them"
+                )
+                raise DataSetError(msg)
+            direct = _bytes_readable(array, resolved)
+            offset = array.id.get_offset() if direct and array.chunks is None and not array.external else None
+            chunks_direct = direct and _chunks_hold_whole_frames(array, split)
+            # through an external link, the path as given: the link is followed again on each open
+            self.ds_path: str = array.name if _in_file(array, resolved) or ds_path is None else ds_path
             self.chunks: tuple[int, ...] | None = None if array.chunks is None else tuple(array.chunks)
             self.compression: str | None = array.compression
         super().__init__(shape, stored_dtype.newbyteorder("="), num_partitions)
@@ -370,8 +425,18 @@ class H5DataSet(DataSet):
             if self._file is None:
                 import h5py  # noqa: PLC0415 - only HDF5 datasets need it
 
-                self._file = h5py.File(self.path, "r", **self._chunk_cache())
+                # no file locking: a reader must not keep writers of the file out
+                self._file = h5py.File(self.path, "r", locking=False, **self._chunk_cache())
             return self._file[self.ds_path]
+
+    def release(self) -> None:
+        """Close the file until the next read (HDF5 keeps other openers out while it is open)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+        if self._binary is not None:
+            self._binary.release()
 
     def _chunk_cache(self) -> dict[str, Any]:
         """h5py chunk-cache settings holding one row of chunks."""

@@ -488,7 +488,8 @@ class LocalExecutor(Executor):
                 worker.conn.close()
                 partition = tasks[task_index].own if task_index is not None else "no task"
                 msg = f"the worker process on {worker.device} died (exit code {code}) while processing {partition}"
-                cause = tasks[task_index].failure_cause() if task_index is not None else None
+                explain = getattr(tasks[task_index], "failure_cause", None) if task_index is not None else None
+                cause = explain() if explain is not None else None
                 if cause is not None:
                     raise cause from WorkerError(msg)
                 raise WorkerError(msg)
