@@ -387,3 +387,17 @@ def test_a_file_replaced_between_runs_is_read_anew(ctx: gpuudf.Context, tmp_path
     np.full((4, 3, 5), 2, dtype=np.float32).tofile(replacement)
     replacement.replace(path)  # a new file under the old name, as writers that rename do
     assert ctx.run_udf(ds, SumUDF())["intensity"].data.sum() == 120
+
+
+def test_partitions_follow_bytes_and_few_huge_frames_still_spread_over_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "data.raw"
+    np.zeros((12, 16, 16), dtype=np.float32).tofile(path)  # 1 KiB frames
+    ds = load("raw", path=path, nav_shape=(12,), sig_shape=(16, 16), dtype="float32")
+    monkeypatch.setattr(RawFileDataSet, "TARGET_PARTITION_NBYTES", 4 * 1024)
+    assert [p.num_frames for p in ds.get_partitions(min_partitions=1)] == [4, 4, 4]  # 4 KiB each
+    assert len(ds.get_partitions(min_partitions=6)) == 6  # two per worker of three wins over size
+    # frames larger than the target: one frame per partition, never fewer partitions than frames allow
+    monkeypatch.setattr(RawFileDataSet, "TARGET_PARTITION_NBYTES", 100)
+    assert [p.num_frames for p in ds.get_partitions(min_partitions=2)] == [1] * 12
