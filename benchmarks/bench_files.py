@@ -18,6 +18,15 @@ run first:
 4. cold cache (page cache dropped before every timed run): ``SumUDF`` on the
    raw file against ``dd if=FILE of=/dev/null bs=16M``; target ≤ 1.1.
 
+With ``--libertem-python PATH`` (an interpreter with ``libertem`` installed),
+right after section 1 that interpreter runs LiberTEM's ``SumUDF`` on the same
+raw file, warm, with LiberTEM's default ``Context()`` (its time, and the
+import's, reported on their own), one untimed run then ``--repeats`` timed
+ones; reported as LiberTEM's best time over gpuudf's best of section 1, with
+no target.  Its result is checked against the NumPy sum too; a failure of
+LiberTEM (an error, a crash, a wrong result) is recorded and printed, and the
+run goes on.
+
 Each time is taken ``--repeats`` times, the candidates interleaved, with the
 garbage collector paused; the minimum counts and every value is kept.  Every
 SumUDF result is checked against the NumPy sum; a mismatch stops the run.
@@ -31,6 +40,7 @@ Run::
     python benchmarks/bench_files.py --quick         # 256 MiB, 1 repeat: a smoke test
     python benchmarks/bench_files.py --keep          # keep the files for the next run
     python benchmarks/bench_files.py --dir /data/scratch --label mybox
+    python benchmarks/bench_files.py --libertem-python ~/lt-venv/bin/python   # and LiberTEM's SumUDF
 """
 
 from __future__ import annotations
@@ -47,9 +57,12 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -82,6 +95,10 @@ FILE_NAMES = {
 }
 MANIFEST = "gpuudf-bench-files.json"
 H5_PATH = "/data"
+#: Wall-clock limit of the LiberTEM subprocess (start-up, warm-up and all its timed runs).
+LIBERTEM_TIMEOUT_S = 3600
+#: Characters of a failed LiberTEM run's output kept in the JSON.
+LIBERTEM_ERROR_CHARS = 4000
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -400,17 +417,22 @@ class Checker:
         self.checked = 0
 
     def __call__(self, what: str, result: Any) -> None:
-        data = np.asarray(result["intensity"].data)
-        if data.shape != self.reference.shape or data.dtype != self.reference.dtype:
-            expected = f"{self.reference.dtype} {self.reference.shape}"
-            msg = f"{what}: SumUDF returned {data.dtype} {data.shape}, NumPy {expected}"
-            raise SystemExit(msg)
-        rel = float(np.max(np.abs(data - self.reference) / np.maximum(np.abs(self.reference), 1e-30)))
-        if not np.allclose(data, self.reference, rtol=RTOL, atol=0):
-            msg = f"{what}: SumUDF and the NumPy sum disagree (max rel. diff {rel:.2e}, rtol {RTOL})"
-            raise SystemExit(msg)
+        problem, rel = self.compare(what, np.asarray(result["intensity"].data))
+        if problem is not None:
+            raise SystemExit(problem)
+        assert rel is not None
         self.max_rel_diff = max(self.max_rel_diff, rel)
         self.checked += 1
+
+    def compare(self, what: str, data: np.ndarray) -> tuple[str | None, float | None]:
+        """(what is wrong or None, max relative difference or None) of ``data`` against the reference."""
+        if data.shape != self.reference.shape or data.dtype != self.reference.dtype:
+            expected = f"{self.reference.dtype} {self.reference.shape}"
+            return f"{what}: SumUDF returned {data.dtype} {data.shape}, NumPy {expected}", None
+        rel = float(np.max(np.abs(data - self.reference) / np.maximum(np.abs(self.reference), 1e-30)))
+        if not np.allclose(data, self.reference, rtol=RTOL, atol=0):
+            return f"{what}: SumUDF and the NumPy sum disagree (max rel. diff {rel:.2e}, rtol {RTOL})", rel
+        return None, rel
 
 
 class Bench:
@@ -489,6 +511,163 @@ def bench_warm_raw(bench: Bench) -> dict[str, Any]:
         "target": TARGETS["warm_raw"],
         "met": ratio <= TARGETS["warm_raw"],
     }
+
+
+#: Run by ``--libertem-python`` as ``PYTHON SCRIPT PARAMS_JSON OUT_DIR``; writes figures.json and
+#: intensity.npy (the last run's result) into OUT_DIR.  The ``__main__`` guard matters: LiberTEM's
+#: dask workers may import the script again.
+LIBERTEM_SCRIPT = textwrap.dedent(
+    """
+    import gc
+    import json
+    import sys
+    import time
+    from pathlib import Path
+
+
+    def timed(call):
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            value = call()
+            return time.perf_counter() - start, value
+        finally:
+            gc.enable()
+
+
+    def main():
+        params = json.loads(sys.argv[1])
+        out_dir = Path(sys.argv[2])
+        figures = {}
+        start = time.perf_counter()
+        import numpy as np
+        import libertem
+        from libertem.api import Context
+        from libertem.udf.sum import SumUDF
+        figures["import_s"] = time.perf_counter() - start
+        figures["version"] = libertem.__version__
+        figures["numpy"] = np.__version__
+        figures["context_s"], ctx = timed(Context)
+        try:
+            figures["executor"] = type(ctx.executor).__name__
+            try:
+                workers = ctx.executor.get_available_workers()
+                figures["cpu_workers"] = len(workers.has_cpu())
+                figures["cuda_workers"] = len(workers.has_cuda())
+            except Exception:  # only for the record
+                figures["cpu_workers"] = figures["cuda_workers"] = None
+            figures["load_s"], ds = timed(
+                lambda: ctx.load(
+                    "raw",
+                    path=params["path"],
+                    nav_shape=tuple(params["nav_shape"]),
+                    sig_shape=tuple(params["sig_shape"]),
+                    dtype=params["dtype"],
+                )
+            )
+
+            def run():
+                return ctx.run_udf(dataset=ds, udf=SumUDF())
+
+            figures["untimed_first_s"], result = timed(run)
+            times = []
+            for _ in range(params["repeats"]):
+                seconds, result = timed(run)
+                times.append(seconds)
+            figures["times_s"] = times
+            np.save(out_dir / "intensity.npy", np.asarray(result["intensity"].data))
+        finally:
+            ctx.close()
+        (out_dir / "figures.json").write_text(json.dumps(figures))
+
+
+    if __name__ == "__main__":
+        main()
+    """
+)
+
+
+def libertem_version(python: str) -> str:
+    """LiberTEM's version in ``python``; SystemExit where it does not import."""
+    try:
+        done = subprocess.run(
+            [python, "-c", "import libertem.api, libertem.udf.sum; print(libertem.__version__)"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        msg = f"--libertem-python {python}: {error}"
+        raise SystemExit(msg) from error
+    if done.returncode != 0:
+        msg = f"--libertem-python {python}: LiberTEM does not import: {done.stderr.strip()[-LIBERTEM_ERROR_CHARS:]}"
+        raise SystemExit(msg)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def exit_text(returncode: int) -> str:
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    hint = " (out of memory?)" if -returncode == signal.SIGKILL else ""
+    return f"killed by {name}{hint}"
+
+
+def bench_libertem(bench: Bench, python: str, gpuudf_min_s: float) -> dict[str, Any]:
+    """LiberTEM's SumUDF on the warm raw file, in ``python``, against gpuudf's best of section 1.
+
+    Never raises for LiberTEM's sake: what went wrong goes into ``"error"``.
+    """
+    path = bench.paths["raw"]
+    warmed = warm_files([path])
+    out: dict[str, Any] = {"python": python, "warming": warmed, "resident_before": bench.resident("raw")}
+    params = {
+        "path": str(path),
+        "nav_shape": list(bench.layout.nav_shape),
+        "sig_shape": list(bench.layout.sig_shape),
+        "dtype": bench.layout.dtype,
+        "repeats": bench.repeats,
+    }
+    print(f"LiberTEM SumUDF on the warm raw file ({python}) ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="gpuudf-bench-libertem-") as temp:
+        script = Path(temp) / "bench_files_libertem.py"
+        script.write_text(LIBERTEM_SCRIPT)
+        try:
+            done = subprocess.run(
+                [python, str(script), json.dumps(params), temp],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=LIBERTEM_TIMEOUT_S,
+                cwd=temp,
+                env={**os.environ, "DASK_TEMPORARY_DIRECTORY": temp},  # dask's scratch space goes with it
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            out["error"] = str(error)
+            return out
+        finally:
+            out["resident_after"] = bench.resident("raw")
+        figures_path, result_path = Path(temp) / "figures.json", Path(temp) / "intensity.npy"
+        if done.returncode != 0 or not figures_path.exists() or not result_path.exists():
+            output = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
+            out["error"] = f"{exit_text(done.returncode)}: {output[-LIBERTEM_ERROR_CHARS:]}"
+            return out
+        out.update(json.loads(figures_path.read_text()))
+        data = np.load(result_path)
+    assert bench.check is not None
+    problem, out["max_rel_diff"] = bench.check.compare("LiberTEM warm raw", data)
+    if problem is not None:
+        out["error"] = problem
+        return out
+    out["min_s"] = min(out["times_s"])
+    out["gib_per_s"] = bench.layout.nbytes / 2**30 / out["min_s"]
+    out["gpuudf_min_s"] = gpuudf_min_s
+    out["ratio"] = out["min_s"] / gpuudf_min_s
+    return out
 
 
 def bench_memory(bench: Bench, baseline: int) -> dict[str, Any]:
@@ -670,6 +849,17 @@ def report_rows(figures: dict[str, Any]) -> Iterator[tuple[str, str, str, str, s
         f"<= {warm['target']}",
         yes(warm["met"]),
     )
+    libertem = figures.get("libertem")
+    if libertem is not None:
+        failed = "error" in libertem
+        yield (
+            "warm raw: LiberTEM SumUDF / gpuudf SumUDF",
+            "failed" if failed else f"{libertem['min_s']:.3f} s",
+            f"{warm['gpuudf']['min_s']:.3f} s",
+            "-" if failed else f"{libertem['ratio']:.3f}",
+            "-",
+            "-",
+        )
     cold = figures["cold_raw"]
     yield (
         "cold raw: SumUDF / dd",
@@ -724,6 +914,20 @@ def print_report(figures: dict[str, Any]) -> None:
         f"numpy {warm['numpy_gib_per_s']:.2f} GiB/s [{values(warm['numpy_memmap']['all_s'])}] s, "
         f"resident >= {fraction_text(warm['min_resident_before_runs'])}"
     )
+    libertem = figures.get("libertem")
+    if libertem is not None and "error" in libertem:
+        print(f"LiberTEM:  failed: {libertem['error']}")
+    elif libertem is not None:
+        print(
+            f"LiberTEM:  {libertem['version']}, {libertem['executor']} with {libertem['cpu_workers']} CPU and "
+            f"{libertem['cuda_workers']} CUDA workers, "
+            f"SumUDF {libertem['gib_per_s']:.2f} GiB/s [{values(libertem['times_s'])}] s, "
+            f"first run {libertem['untimed_first_s']:.3f} s, import {libertem['import_s']:.3f} s, "
+            f"Context() {libertem['context_s']:.3f} s, load {libertem['load_s']:.3f} s, "
+            f"resident {fraction_text(libertem['resident_before'])} before, "
+            f"{fraction_text(libertem['resident_after'])} after; "
+            f"result max rel. diff {libertem['max_rel_diff']:.1e}"
+        )
     print(
         f"cold raw:  SumUDF {cold['gpuudf_gib_per_s']:.2f} GiB/s [{values(cold['gpuudf']['all_s'])}] s, "
         f"dd {cold['dd_gib_per_s']:.2f} GiB/s [{values(cold['dd']['all_s'])}] s, "
@@ -789,6 +993,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpus", type=int, default=None, help="CPU workers (default: gpuudf.Context()'s own)")
     parser.add_argument("--label", default=socket.gethostname(), help="names the JSON file (default: host name)")
     parser.add_argument(
+        "--libertem-python",
+        metavar="PATH",
+        help="an interpreter with libertem installed: also time LiberTEM's SumUDF on the warm raw file",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         metavar="PATH",
@@ -800,6 +1009,9 @@ def main(argv: list[str] | None = None) -> int:
         args.size_gib, args.repeats = 0.25, 1
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.libertem_python:
+        # before writing any file: a wrong interpreter is a mistake of the command line
+        print(f"LiberTEM {libertem_version(args.libertem_python)} in {args.libertem_python}")
 
     layout = layout_for(int(args.size_gib * 2**30), args.sig, args.chunk_frames)
     directory = args.dir.expanduser().absolute()
@@ -863,6 +1075,10 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         figures["warm_raw"] = bench_warm_raw(bench)
+        if args.libertem_python:
+            figures["libertem"] = bench_libertem(bench, args.libertem_python, figures["warm_raw"]["gpuudf"]["min_s"])
+            if "error" in figures["libertem"]:
+                print(f"LiberTEM failed: {figures['libertem']['error']}", flush=True)
         figures["memory"] = bench_memory(bench, baseline)
         figures["hdf5"] = bench_hdf5(bench)
         figures["cold_raw"] = bench_cold_raw(bench)
