@@ -7,7 +7,9 @@ Policy
   regular file and is readable, and holds every frame the dataset declares.
   Frame data is never read there.
 - A dataset that travels to a worker carries its path, never an open file;
-  each process opens the file once, on its first read.
+  each process opens the file when a partition first reads it and closes it
+  (``release``) when the partition is done, so no file stays open between
+  runs and a file replaced on disk is read anew.
 - **Worker processes map the file** (:func:`allow_memory_maps`): a tile is a
   read-only view of a mapping of just that tile's bytes, unmapped when the
   tile is dropped, so a CPU worker computes straight from the page cache and
