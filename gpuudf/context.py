@@ -58,15 +58,18 @@ class Context:
         msg = f"unknown executor {executor_spec!r}; available: 'inline', 'local'"
         raise ValueError(msg)
 
-    def load(self, kind: str, /, **kwargs: Any) -> DataSet:
+    def load(self, kind: str, /, *args: Any, **kwargs: Any) -> DataSet:
         """Load a dataset; see the datasets guide for each ``kind``'s arguments.
+
+        The arguments may be given by keyword, as in the guide, or in their
+        order there: ``ctx.load("npy", "scan.npy")``.
 
         Raises
         ------
         DataSetError
             For anything about the data that does not fit, at once.
         """
-        return load(kind, **kwargs)
+        return load(kind, *args, **kwargs)
 
     @overload
     def run_udf(

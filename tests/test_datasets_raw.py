@@ -358,6 +358,17 @@ def test_an_unknown_argument_is_a_dataset_error_naming_it(tmp_path: Path) -> Non
         load("raw", **raw_args(path), sig_dims=2)
 
 
+def test_arguments_may_be_given_in_their_order_and_too_many_are_a_dataset_error(
+    ctx: gpuudf.Context, tmp_path: Path, random_counts: CountsFn
+) -> None:
+    data = random_counts(DATA_SHAPE, dtype="uint16", high=1000)
+    path = write_raw(tmp_path / "data.raw", data)
+    ds = ctx.load("raw", path, NAV_SHAPE, SIG_SHAPE, "uint16")
+    assert_array_equal(ds.read_frames(range(FRAMES)), data.reshape(FRAMES, *SIG_SHAPE))
+    with pytest.raises(DataSetError, match=r"load\('raw'\): too many positional arguments"):
+        ctx.load("raw", path, NAV_SHAPE, SIG_SHAPE, "uint16", 3)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

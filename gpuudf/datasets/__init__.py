@@ -38,7 +38,7 @@ DATASET_KINDS: dict[str, Callable[..., DataSet]] = {
 }
 
 
-def load(kind: str, /, **kwargs: Any) -> DataSet:
+def load(kind: str, /, *args: Any, **kwargs: Any) -> DataSet:
     """Create a dataset of ``kind``; every problem is a :class:`DataSetError` here.
 
     Raises
@@ -52,8 +52,8 @@ def load(kind: str, /, **kwargs: Any) -> DataSet:
         msg = f"unknown dataset kind {kind!r}; available: {', '.join(sorted(DATASET_KINDS))}"
         raise DataSetError(msg) from None
     try:
-        inspect.signature(factory).bind(**kwargs)
+        inspect.signature(factory).bind(*args, **kwargs)
     except TypeError as exc:
         msg = f"load({kind!r}): {exc}"
         raise DataSetError(msg) from None
-    return factory(**kwargs)
+    return factory(*args, **kwargs)
