@@ -15,7 +15,6 @@ Policy
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,16 +202,6 @@ def _process_frames(udf: UDF, buffers: _PartitionBuffers, tile: Any, positions: 
             process(frame)
 
 
-class _Releasing:
-    """Closes a dataset's files when a partition is done (``contextlib.closing``)."""
-
-    def __init__(self, dataset: DataSet) -> None:
-        self.dataset = dataset
-
-    def close(self) -> None:
-        self.dataset.release()
-
-
 @dataclass(frozen=True)
 class PartitionTask:
     """Process one partition of a run: what an executor hands to a worker."""
@@ -262,8 +251,7 @@ class PartitionTask:
             if on_tile is not None:
                 on_tile(frames)
 
-        with backend.activate(), contextlib.closing(_Releasing(self.plan.dataset)):
-            # task data and tiling preferences too are computed on the device
+        with backend.activate():  # task data and tiling preferences too are computed on the device
             depth = tile_depth(self.plan, backend, len(positions))
             while True:
                 try:
@@ -345,6 +333,7 @@ class PartitionTask:
                 report(len(tile_positions))
         finally:
             tile_iter.close()  # stops the feeder thread of a device backend early on error
+            dataset.release()  # no file stays open between partitions (nor runs)
 
         results = []
         for udf, partition_buffers in zip(udfs, buffers, strict=True):

@@ -239,9 +239,8 @@ class BinaryFrames:
     def release(self) -> None:
         """Close the file (mapped tiles stay valid); the next read opens it again, by its path."""
         with self._lock:
-            closer = getattr(self, "_closer", None)
-            if closer is not None:
-                closer()
+            if self._closer is not None:
+                self._closer()
             self._fd = self._closer = None
 
     def read(

@@ -488,8 +488,7 @@ class LocalExecutor(Executor):
                 worker.conn.close()
                 partition = tasks[task_index].own if task_index is not None else "no task"
                 msg = f"the worker process on {worker.device} died (exit code {code}) while processing {partition}"
-                explain = getattr(tasks[task_index], "failure_cause", None) if task_index is not None else None
-                cause = explain() if explain is not None else None
+                cause = tasks[task_index].failure_cause() if task_index is not None else None
                 if cause is not None:
                     raise cause from WorkerError(msg)
                 raise WorkerError(msg)
