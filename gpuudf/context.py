@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Sequence
-from typing import Any, overload
+import weakref
+from collections.abc import Generator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, overload
 
 from gpuudf.datasets import DataSet, load
-from gpuudf.errors import UDFRunCancelled
+from gpuudf.display import DisplayInfo, describe
+from gpuudf.errors import ExecutorSpecException, UDFRunCancelled
 from gpuudf.executors import Executor, InlineExecutor, LocalExecutor
 from gpuudf.progress import ProgressCallback, RunProgress, check_progress
-from gpuudf.runner import CancelHandle, Results, UDFRun
+from gpuudf.runner import CancelHandle, Results, UDFRun, check_udf_instance
 from gpuudf.udf import UDF
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["AsyncUDFResultsIterator", "Context", "UDFResults", "UDFResultsIterator"]
 
@@ -51,12 +56,16 @@ class Context:
             ``"inline"`` (keyword ``device``, default ``"cpu"``) or ``"local"``
             (keywords ``cpus`` and ``cudas`` of :class:`LocalExecutor`).
         """
-        if executor_spec == "inline":
-            return cls(executor=InlineExecutor(**kwargs))
-        if executor_spec == "local":
-            return cls(executor=LocalExecutor(**kwargs))
-        msg = f"unknown executor {executor_spec!r}; available: 'inline', 'local'"
-        raise ValueError(msg)
+        makers: dict[str, Any] = {"inline": InlineExecutor, "local": LocalExecutor}
+        maker = makers.get(executor_spec) if isinstance(executor_spec, str) else None
+        if maker is None:
+            msg = f"unknown executor {executor_spec!r}; available: 'inline', 'local'"
+            raise ExecutorSpecException(msg)
+        try:
+            return cls(executor=maker(**kwargs))
+        except ValueError as exc:  # a worker count or device that cannot be
+            msg = f"make_with({executor_spec!r}): {exc}"
+            raise ExecutorSpecException(msg) from exc
 
     def load(self, kind: str, /, *args: Any, **kwargs: Any) -> DataSet:
         """Load a dataset; see the datasets guide for each ``kind``'s arguments.
@@ -70,6 +79,29 @@ class Context:
             For anything about the data that does not fit, at once.
         """
         return load(kind, *args, **kwargs)
+
+    def display(self, dataset: DataSet, udf: UDF | None = None, roi: Any = None) -> DisplayInfo:
+        """Describe ``dataset``, and ``udf`` on it, without reading or running anything.
+
+        Parameters
+        ----------
+        dataset
+            From :meth:`load`.
+        udf
+            A UDF instance (left untouched); adds its processing method,
+            backends, dtypes and each returned buffer's kind, extra shape,
+            concrete shape for this dataset and ``roi``, and dtype.
+        roi
+            Any ROI :meth:`run_udf` takes.
+
+        Returns
+        -------
+        DisplayInfo
+            HTML tables in a notebook (``_repr_html_``), aligned text as
+            ``str``/``repr``; the dataset's diagnostics (shape, dtype,
+            partitions on this Context's executor, file, ``sync_offset``).
+        """
+        return describe(dataset, udf, roi, min_partitions=self.executor.num_workers())
 
     @overload
     def run_udf(
@@ -187,6 +219,8 @@ class Context:
             msg = "live plots (plots=...) are not available yet"
             raise NotImplementedError(msg)
         check_progress(progress)
+        if isinstance(udf, UDF | type) or not isinstance(udf, Sequence):
+            check_udf_instance(udf)  # a class, or something else than a UDF or a list of them
         udfs = [udf] if isinstance(udf, UDF) else list(udf)
         run = UDFRun(dataset, udfs, self.executor, roi=roi, backends=backends)
         return UDFResultsIterator(run, progress, CancelHandle() if cancel is None else cancel)
@@ -208,8 +242,9 @@ class Context:
 class UDFResults:
     """One step of a run: the results so far and which frames they cover.
 
-    ``damage`` is the nav-shaped mask of the frames merged at this step (a
-    copy).  ``buffers`` holds one ``{name: BufferWrapper}`` dict per UDF,
+    ``damage`` holds the frames merged at this step, as LiberTEM gives it: a
+    ``nav`` bool :class:`~gpuudf.BufferWrapper` (``damage.data`` nav-shaped,
+    ``damage.raw_data`` over the ROI's frames, a copy).  ``buffers`` holds one ``{name: BufferWrapper}`` dict per UDF,
     computed through each UDF's ``get_results`` when first read (from a copy
     of the run's buffers, except at the last step, whose buffers share memory
     with the run).  Read ``buffers`` before the run takes its next step:
@@ -237,11 +272,17 @@ class UDFResults:
         return self._buffers
 
     def __repr__(self) -> str:
-        return f"<UDFResults: {int(self.damage.sum())} of {self._run.num_selected} frames merged>"
+        return f"<UDFResults: {int(self.damage.raw_data.sum())} of {self._run.num_selected} frames merged>"
 
 
 class UDFResultsIterator:
-    """What ``run_udf_iter`` returns: partial results, one per merged partition."""
+    """What ``run_udf_iter`` returns: partial results, one per merged partition.
+
+    Besides iteration it steers the run: :meth:`cancel`, :meth:`close`,
+    :meth:`throw` (an exception raised inside the run) and
+    :meth:`update_parameters_experimental` (new parameter values for the
+    partitions still to come).
+    """
 
     def __init__(self, run: UDFRun, progress: bool | ProgressCallback, cancel: CancelHandle) -> None:
         self._run = run
@@ -253,20 +294,64 @@ class UDFResultsIterator:
         return self
 
     def __next__(self) -> UDFResults:
+        return next(self._generator())
+
+    def _generator(self) -> Generator[UDFResults, None, None]:
         if self._steps is None:
             # a module-level generator: one bound to self would keep self alive in a
             # cycle, and a loop left with break would not stop the run until gc ran
             self._steps = _generate_steps(self._run, self._progress_spec, self._cancel)
-        return next(self._steps)
+        return self._steps
+
+    def throw(self, exc: BaseException) -> NoReturn:
+        """Raise ``exc`` inside the run, as ``generator.throw`` does; it comes back out of this call.
+
+        The run stops where it is (its workers are freed, the Context stays
+        usable) and the exception propagates to the caller unchanged: before
+        the first step, during the run and after the last step alike.  Later
+        steps end the iteration (``StopIteration``).
+        """
+        self._generator().throw(exc)
+        msg = "the run caught the exception thrown into it"  # never: the steps catch nothing
+        raise AssertionError(msg)
+
+    def update_parameters_experimental(self, parameters: Sequence[Mapping[str, Any]]) -> None:
+        """Give UDF parameters new values while the run goes on (as LiberTEM's method of this name).
+
+        Parameters
+        ----------
+        parameters
+            One dict per UDF of the run, in order, holding only the
+            parameters to change (``{}`` for a UDF that keeps its values).
+            Partitions dispatched to a worker after this call see the new
+            values in ``self.params`` (their UDF instances and task data are
+            re-created from them); partitions already running, or already
+            queued on a worker, keep the old ones.  ``merge`` and
+            ``get_results`` on the host see the new values from now on.  The
+            UDF objects given to ``run_udf_iter`` are left untouched.
+
+        Raises
+        ------
+        ValueError
+            For a list of the wrong length, an entry that is not a dict, or a
+            parameter a UDF was not constructed with; nothing changes then.
+        RuntimeError
+            When the run has ended (exhausted, closed, cancelled or failed).
+        """
+        import inspect  # noqa: PLC0415 - only updates pay for it
+
+        if self._steps is not None and inspect.getgeneratorstate(self._steps) == inspect.GEN_CLOSED:
+            msg = "the run has ended (exhausted, closed or failed): there is nothing left to update"
+            raise RuntimeError(msg)
+        self._run.update_parameters(parameters)
 
     def cancel(self) -> None:
         """Stop the run from any thread; the loop raises :class:`UDFRunCancelled`."""
         self._cancel.cancel()
 
     def close(self) -> None:
-        """Stop the run and release what it holds; no exception."""
-        if self._steps is not None:
-            self._steps.close()
+        """Stop the run and release what it holds; no exception.  Later steps end the iteration."""
+        self._generator().close()
 
     def __enter__(self) -> UDFResultsIterator:
         return self
@@ -280,10 +365,20 @@ class AsyncUDFResultsIterator:
 
     Each step runs in a worker thread, so the event loop stays responsive;
     cancelling the consuming task cancels the run and waits for it to stop.
+    Steps, :meth:`athrow` and :meth:`aclose` take turns: one called while a
+    step is in progress waits for that step.
     """
 
     def __init__(self, steps: UDFResultsIterator) -> None:
         self._steps = steps
+        self._turns: asyncio.Lock | None = None
+
+    def _turn(self) -> asyncio.Lock:
+        import asyncio  # noqa: PLC0415 - synchronous users never pay for asyncio
+
+        if self._turns is None:
+            self._turns = asyncio.Lock()
+        return self._turns
 
     def __aiter__(self) -> AsyncUDFResultsIterator:
         return self
@@ -291,14 +386,15 @@ class AsyncUDFResultsIterator:
     async def __anext__(self) -> UDFResults:
         import asyncio  # noqa: PLC0415 - synchronous users never pay for asyncio
 
-        future = asyncio.ensure_future(asyncio.to_thread(_next_or_none, self._steps))
-        try:
-            step = await asyncio.shield(future)
-        except asyncio.CancelledError:
-            self._steps.cancel()
-            with contextlib.suppress(UDFRunCancelled):
-                await future  # let the run reach its next tile boundary before giving the Context back
-            raise
+        async with self._turn():
+            future = asyncio.ensure_future(asyncio.to_thread(_next_or_none, weakref.ref(self._steps)))
+            try:
+                step = await asyncio.shield(future)
+            except asyncio.CancelledError:
+                self._steps.cancel()
+                with contextlib.suppress(UDFRunCancelled):
+                    await future  # let the run reach its next tile boundary before giving the Context back
+                raise
         if step is None:
             raise StopAsyncIteration
         return step
@@ -311,25 +407,56 @@ class AsyncUDFResultsIterator:
         """Stop the run and release what it holds."""
         import asyncio  # noqa: PLC0415
 
-        await asyncio.to_thread(self._steps.close)
+        async with self._turn():
+            await asyncio.to_thread(self._steps.close)
+
+    async def athrow(self, exc: BaseException) -> NoReturn:
+        """Raise ``exc`` inside the run; it comes back out of this call.
+
+        As :meth:`UDFResultsIterator.throw`, in a worker thread: the run stops,
+        its workers are freed, and later steps end the iteration
+        (``StopAsyncIteration``).
+        """
+        import asyncio  # noqa: PLC0415
+
+        async with self._turn():
+            await asyncio.to_thread(self._steps.throw, exc)
+        msg = "the run caught the exception thrown into it"  # never: throw always raises
+        raise AssertionError(msg)
+
+    async def update_parameters_experimental(self, parameters: Sequence[Mapping[str, Any]]) -> None:
+        """As :meth:`UDFResultsIterator.update_parameters_experimental`, awaitable.
+
+        It takes effect at once, also while a step is in progress: partitions
+        dispatched from then on see the new values.
+        """
+        self._steps.update_parameters_experimental(parameters)
 
 
 def _generate_steps(
     run: UDFRun, progress_spec: bool | ProgressCallback, cancel: CancelHandle
 ) -> Generator[UDFResults, None, None]:
     progress = RunProgress(progress_spec, run.num_selected)
+    merged = run.run(cancel, progress.advance)
     try:
-        for _ in run.run(cancel, progress.advance):
+        for _ in merged:
             if not run.complete:
                 yield UDFResults(run)
         # the last step is always there, also when no partition had frames
         yield UDFResults(run)
     finally:
-        progress.close()
+        try:
+            merged.close()  # at once, also when an exception is thrown in at a step: the workers are freed
+        finally:
+            progress.close()
 
 
-def _next_or_none(steps: UDFResultsIterator) -> UDFResults | None:
-    return next(steps, None)
+def _next_or_none(steps: weakref.ref[UDFResultsIterator]) -> UDFResults | None:
+    # weakly: a pool thread lets go of its arguments only after the loop has the step, so a strong
+    # reference could be the last one to a loop left with break, and the run would be closed in that
+    # thread while the next run already goes ("generator already executing")
+    iterator = steps()
+    return None if iterator is None else next(iterator, None)
 
 
 def _shaped(step: UDFResults, single: bool) -> Any:

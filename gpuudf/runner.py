@@ -13,31 +13,53 @@ Policy
   buffers are stored compressed to the ROI, so a partition's slice is a
   contiguous range even when the ROI is sparse.
 - Partitions with no selected frame never become tasks.
+- **Parameter updates** during a run patch a copy of the plan and re-make
+  the tasks from it; a partition sees the values current when its task is
+  dispatched.  The host copies follow; the user's UDFs never change.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from gpuudf.aux_data import AuxData
 from gpuudf.backends import NumpyBackend
-from gpuudf.buffers import BufferDeclaration, BufferViews, BufferWrapper, validate_declarations
+from gpuudf.buffers import (
+    ArrayWithMask,
+    BufferDeclaration,
+    BufferViews,
+    BufferWrapper,
+    declare_buffer,
+    validate_declarations,
+)
 from gpuudf.datasets import DataSet
-from gpuudf.errors import BackendUnavailableError, UDFDefinitionError, UDFRunCancelled
+from gpuudf.errors import (
+    BackendUnavailableError,
+    MissingMergeError,
+    UDFDefinitionError,
+    UDFRunCancelled,
+    UndeclaredBufferError,
+)
 from gpuudf.executors import Executor
 from gpuudf.roi import normalize_roi
+from gpuudf.shape import Shape
 from gpuudf.task import PartitionResult, PartitionTask, RunPlan, UDFSpec
-from gpuudf.udf import UDF, UDFMeta, UDFTaskData, process_method_of
+from gpuudf.udf import UDF, UDFMeta, UDFParams, UDFTaskData, process_method_of
 
-__all__ = ["KNOWN_ARRAY_BACKENDS", "CancelHandle", "UDFRun", "run_udfs"]
+__all__ = ["KNOWN_ARRAY_BACKENDS", "CancelHandle", "UDFRun", "check_udf_instance", "give_host_meta", "run_udfs"]
 
 KNOWN_ARRAY_BACKENDS = ("numpy", "cupy")
 
 Results = dict[str, BufferWrapper]
+
+_DAMAGE = declare_buffer("nav", dtype=bool)
 
 _HOST = NumpyBackend()
 
@@ -53,16 +75,50 @@ class _HostUDF:
     src: BufferViews
 
 
+#: Backend names of LiberTEM that gpuudf has no worker for (sparse arrays, NumPy on a GPU's
+#: device class); a UDF listing them besides numpy or cupy runs on those.
+_LIBERTEM_ONLY_BACKENDS = frozenset(
+    {
+        "cuda",
+        "sparse.COO",
+        "sparse.GCXS",
+        "sparse.DOK",
+        "scipy.sparse.coo_matrix",
+        "scipy.sparse.csr_matrix",
+        "scipy.sparse.csc_matrix",
+        "scipy.sparse.coo_array",
+        "scipy.sparse.csr_array",
+        "scipy.sparse.csc_array",
+        "cupyx.scipy.sparse.coo_matrix",
+        "cupyx.scipy.sparse.csr_matrix",
+        "cupyx.scipy.sparse.csc_matrix",
+    }
+)
+
+
 def _check_backends(name: str, backends: object) -> tuple[str, ...]:
-    if isinstance(backends, str) or not isinstance(backends, Iterable):
+    if isinstance(backends, str):
+        backends = (backends,)  # LiberTEM accepts a single name
+    if not isinstance(backends, Iterable):
         msg = f"{name} backends must be a tuple of names, got {backends!r}"
         raise UDFDefinitionError(msg)
     names = tuple(backends)
-    unknown = [b for b in names if b not in KNOWN_ARRAY_BACKENDS]
-    if unknown or not names:
+    unknown = [b for b in names if b not in KNOWN_ARRAY_BACKENDS and b not in _LIBERTEM_ONLY_BACKENDS]
+    known = tuple(b for b in names if b in KNOWN_ARRAY_BACKENDS)
+    if unknown or not known:
         msg = f"{name} names array backends {names}; known: {KNOWN_ARRAY_BACKENDS}"
         raise UDFDefinitionError(msg)
-    return names
+    return known
+
+
+def check_udf_instance(udf: object) -> None:
+    """Raise ``TypeError`` unless ``udf`` is a UDF instance (a class is the common slip)."""
+    if isinstance(udf, type) and issubclass(udf, UDF):
+        msg = f"expected a UDF instance, got the class {udf.__name__}: pass {udf.__name__}(...) instead"
+        raise TypeError(msg)
+    if not isinstance(udf, UDF):
+        msg = f"{udf!r} is not a UDF instance (subclass gpuudf.UDF and pass an instance)"
+        raise TypeError(msg)
 
 
 def _negotiate_backends(udfs: Sequence[UDF], allowed: Sequence[str] | None, offered: Sequence[str]) -> tuple[str, ...]:
@@ -100,6 +156,49 @@ def _input_dtype(udf: UDF, dataset: DataSet) -> np.dtype[Any]:
         raise UDFDefinitionError(msg) from None
 
 
+def _host_params(udf: UDF, shape: Shape, roi: np.ndarray[Any, np.dtype[np.bool_]] | None) -> None:
+    """Check the host copy's aux data and bind them as on the host: every selected frame's entries."""
+    positions = range(shape.nav_size) if roi is None else np.flatnonzero(roi)
+    for name, value in udf._kwargs.items():  # noqa: SLF001 - the engine owns the binding
+        if isinstance(value, AuxData):
+            value.check(type(udf).__name__, name, shape)
+            udf.params.__dict__[name] = value.rows(positions, shape)
+
+
+def give_host_meta(udf: UDF, dataset: DataSet, roi: np.ndarray[Any, np.dtype[np.bool_]] | None) -> np.dtype[Any]:
+    """Make a host copy of ``udf`` ready to declare its buffers for a run over ``dataset``.
+
+    Gives it the host's ``meta`` and binds its parameters as on the host;
+    ``UDFRun`` and ``Context.display`` both prepare their copies so.
+
+    Parameters
+    ----------
+    udf
+        A copy (``udf.copy()``), never the user's object.
+    dataset
+        The run's dataset.
+    roi
+        The flat mask of :func:`gpuudf.roi.normalize_roi`, or ``None``.
+
+    Returns
+    -------
+    numpy.dtype
+        The UDF's input dtype for this dataset.
+    """
+    input_dtype = _input_dtype(udf, dataset)
+    udf.meta = UDFMeta(
+        dataset_shape=dataset.shape,
+        dataset_dtype=dataset.dtype,
+        input_dtype=input_dtype,
+        roi=roi,
+        device_class="cpu",
+        device_id=None,
+        array_backend="numpy",
+    )
+    _host_params(udf, dataset.shape, roi)
+    return input_dtype
+
+
 def _check_merge(udf: UDF, declarations: Mapping[str, BufferDeclaration]) -> None:
     if type(udf).merge is not UDF.merge:
         return
@@ -110,7 +209,7 @@ def _check_merge(udf: UDF, declarations: Mapping[str, BufferDeclaration]) -> Non
             f"buffers ({', '.join(needing)}) but no merge(self, dest, src): only nav buffers "
             "merge by default; define how two partial results combine"
         )
-        raise UDFDefinitionError(msg)
+        raise MissingMergeError(msg)
 
 
 class UDFRun:
@@ -145,9 +244,7 @@ class UDFRun:
             msg = "run_udf needs at least one UDF"
             raise ValueError(msg)
         for udf in udfs:
-            if not isinstance(udf, UDF):
-                msg = f"{udf!r} is not a UDF instance (subclass gpuudf.UDF and pass an instance)"
-                raise TypeError(msg)
+            check_udf_instance(udf)
         self.dataset = dataset
         self.executor = executor
         shape = dataset.shape
@@ -161,16 +258,7 @@ class UDFRun:
         input_dtypes, methods, declarations_all = [], [], []
         for udf in host_copies:
             name = type(udf).__name__
-            input_dtype = _input_dtype(udf, dataset)
-            udf.meta = UDFMeta(
-                dataset_shape=shape,
-                dataset_dtype=dataset.dtype,
-                input_dtype=input_dtype,
-                roi=None if self.roi is None else self.roi.reshape(shape.nav),
-                device_class="cpu",
-                device_id=None,
-                array_backend="numpy",
-            )
+            input_dtype = give_host_meta(udf, dataset, self.roi)
             declarations = validate_declarations(name, udf.get_result_buffers())
             methods.append(process_method_of(udf))
             _check_merge(udf, declarations)
@@ -184,8 +272,10 @@ class UDFRun:
             udf.results = BufferViews(name, declarations)
             udf.results.__dict__.update(raw)
             udf.meta._positions = all_positions  # noqa: SLF001 - the engine owns meta
+            udf.meta._partition_frames = self.num_selected  # noqa: SLF001
             udf.task_data = UDFTaskData(udf.get_task_data())
             udf.preprocess()
+            udf.meta._positions = None  # noqa: SLF001 - merge and get_results have no position
             self.hosts.append(
                 _HostUDF(udf, declarations, raw, BufferViews(name, declarations), BufferViews(name, declarations))
             )
@@ -209,13 +299,15 @@ class UDFRun:
         self._nav_slices = {p.index: slice(int(offsets[i]), int(offsets[i + 1])) for i, p in enumerate(partitions)}
         self.tasks = [PartitionTask(self.plan, p) for p, n in zip(partitions, counts, strict=True) if n]
         self.frames_merged = 0
-        self._all_positions = all_positions
         self._merged = np.zeros(shape.nav_size, dtype=bool)
+        self._merged_selected = np.zeros(self.num_selected, dtype=bool)  # the same, compressed to the ROI
 
     def merge(self, result: PartitionResult) -> None:
         """Merge one partition's result into the host buffers."""
         nav_slice = self._nav_slices[result.partition.index]
         for host, buffers in zip(self.hosts, result.buffers, strict=True):
+            # live, as in LiberTEM: the frames merged before this partition
+            host.udf.meta._valid_nav_mask = self._merged_selected  # noqa: SLF001
             dest_views = host.dest.__dict__
             for name, array in host.raw.items():
                 dest_views[name] = array[nav_slice] if host.declarations[name].kind == "nav" else array
@@ -223,6 +315,7 @@ class UDFRun:
             host.udf.merge(host.dest, host.src)
         part = result.partition
         self._merged[part.start : part.stop] = True if self.roi is None else self.roi[part.start : part.stop]
+        self._merged_selected[nav_slice] = True
         self.frames_merged += result.num_frames
 
     @property
@@ -231,9 +324,16 @@ class UDFRun:
         return self.frames_merged == self.num_selected
 
     @property
-    def damage(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """Nav-shaped mask of the frames merged so far (a copy)."""
-        return self._merged.reshape(self.dataset.shape.nav).copy()
+    def damage(self) -> BufferWrapper:
+        """The frames merged so far, as LiberTEM gives them: a ``nav`` bool result (a copy).
+
+        ``.data`` is nav-shaped (``False`` outside the ROI), ``.raw_data``
+        flat over the ROI's frames; ``np.asarray(damage)`` is ``.data``.
+        """
+        shape = self.dataset.shape
+        return BufferWrapper.of_result(
+            _DAMAGE, shape.nav, shape.sig, raw=self._merged_selected.copy(), selected=self.roi
+        )
 
     def results(self) -> list[Results]:
         """The results of every UDF, through ``get_results``.
@@ -241,64 +341,94 @@ class UDFRun:
         Before the run is complete these are partial results: ``nav``
         buffers hold values only for merged frames (``valid_mask`` is the
         damage), ``sig`` and ``single`` buffers what has been merged so far.
-        Partial results are copies, so that ``get_results`` may work in
-        place without touching the run's accumulators; the final results
-        share memory with the run.
+        Partial results are computed from copies, so that ``get_results`` may
+        work in place without touching the run's accumulators; the final
+        results share memory with the run.
         """
         if self.complete:
-            return [self._results_of(host, self.roi, None) for host in self.hosts]
-        merged_of_selected = self._merged[self._all_positions]
-        return [self._results_of(host, self._merged.copy(), merged_of_selected) for host in self.hosts]
+            return [self._results_of(host, None) for host in self.hosts]
+        merged_of_selected = self._merged_selected.copy()
+        return [self._results_of(host, merged_of_selected) for host in self.hosts]
 
-    def _results_of(
-        self,
-        host: _HostUDF,
-        selected: np.ndarray[Any, np.dtype[np.bool_]] | None,
-        merged_of_selected: np.ndarray[Any, np.dtype[np.bool_]] | None,
-    ) -> Results:
+    def _results_of(self, host: _HostUDF, valid_nav: np.ndarray[Any, np.dtype[np.bool_]] | None) -> Results:
+        """Wrap one UDF's buffers and what its ``get_results`` returns; ``valid_nav``: merged frames, if not all."""
         shape = self.dataset.shape
-        name = type(host.udf).__name__
-        wrappers = {
-            n: BufferWrapper(
-                host.declarations[n],
-                shape.nav,
-                shape.sig,
-                raw=array
-                if merged_of_selected is None
-                # a partial result is a copy: get_results may work in place, and the run goes on
-                else (array[merged_of_selected] if host.declarations[n].kind == "nav" else array.copy()),
-                selected=selected,
-            )
-            for n, array in host.raw.items()
-        }
-        host.udf.results.__dict__.update({n: w.data for n, w in wrappers.items()})
-        returned = host.udf.get_results()
+        udf = host.udf
+        name = type(udf).__name__
+        # LiberTEM's view in get_results: nav buffers flat, one entry per selected frame
+        raw = host.raw if valid_nav is None else {n: array.copy() for n, array in host.raw.items()}
+        udf.results.__dict__.update(raw)
+        udf.meta._valid_nav_mask = np.ones(self.num_selected, dtype=bool) if valid_nav is None else valid_nav  # noqa: SLF001
+        returned = udf.get_results()
         if not isinstance(returned, Mapping):
             msg = f"{name}.get_results() must return a dict, got {type(returned).__name__}"
             raise UDFDefinitionError(msg)
+        arrays: dict[str, _Returned] = {n: (array, None, None) for n, array in raw.items()}
         for key, value in returned.items():
             decl = host.declarations.get(key)
             if decl is None:
                 declared = sorted(host.declarations)
-                msg = f"{name}.get_results() returned {key!r}, which is not a declared buffer ({declared})"
-                raise UDFDefinitionError(msg)
+                msg = (
+                    f"{name}.get_results() returned {key!r}, which is not a declared buffer ({declared}); "
+                    "declare it with self.buffer(..., use='result_only')"
+                )
+                raise UndeclaredBufferError(msg)
             if not decl.returned:
                 msg = f"{name}.get_results() returned the private buffer {key!r}; private buffers are never returned"
                 raise UDFDefinitionError(msg)
-            on_host = value.get() if not isinstance(value, np.ndarray) and hasattr(value, "get") else value
-            array = np.asarray(on_host, dtype=decl.dtype)  # .get(): a device array left by the UDF
-            expected = decl.full_shape(shape.nav, shape.sig)
-            if array.shape != expected:
-                msg = (
-                    f"{name}.get_results() returned {key!r} with shape {array.shape}; the buffer's shape is {expected}"
-                )
-                raise UDFDefinitionError(msg)
-            wrappers[key] = BufferWrapper(decl, shape.nav, shape.sig, full=array, selected=selected)
+            arrays[key] = self._returned_array(name, key, decl, value)
         missing = [n for n, d in host.declarations.items() if not d.allocated_on_workers and n not in returned]
         if missing:
             msg = f"{name}.get_results() must return its result_only buffers, missing: {missing}"
             raise UDFDefinitionError(msg)
-        return {n: wrappers[n] for n, d in host.declarations.items() if d.returned}
+        return {
+            n: BufferWrapper.of_result(
+                decl,
+                shape.nav,
+                shape.sig,
+                raw=arrays[n][0],
+                selected=self.roi,
+                valid_nav=valid_nav,
+                mask=arrays[n][1],
+                full=arrays[n][2],
+            )
+            for n, decl in host.declarations.items()
+            if decl.returned
+        }
+
+    def _returned_array(self, owner: str, key: str, decl: BufferDeclaration, value: Any) -> _Returned:
+        """A value ``get_results`` returned: its raw array (nav: flat, selected frames), mask, and full array.
+
+        As in LiberTEM, a ``nav`` result returned for every frame of the
+        dataset is the result's ``data`` as it is, ROI or not.
+        """
+        mask = None
+        if isinstance(value, ArrayWithMask):
+            value, mask = value.arr, value.mask
+        on_host = value.get() if not isinstance(value, np.ndarray) and hasattr(value, "get") else value
+        array = np.asarray(on_host, dtype=decl.dtype)  # .get(): a device array left by the UDF
+        shape = self.dataset.shape
+        expected = decl.full_shape(shape.nav, shape.sig)
+        if decl.kind == "nav":
+            # accepted as LiberTEM does: nav-shaped, flat over all frames, or flat over the ROI's frames
+            accepted = [expected, (shape.nav_size, *decl.extra_shape), (self.num_selected, *decl.extra_shape)]
+            if array.shape not in accepted:
+                msg = (
+                    f"{owner}.get_results() returned {key!r} with shape {array.shape}; a nav buffer takes "
+                    f"{' or '.join(map(str, dict.fromkeys(accepted)))}"
+                )
+                raise UDFDefinitionError(msg)
+            flat_shape = (array.size // max(1, math.prod(decl.extra_shape)), *decl.extra_shape)
+            if mask is not None:
+                mask = mask.reshape(flat_shape)
+            array = array.reshape(flat_shape)
+            if self.roi is not None and len(array) == shape.nav_size:
+                return array[self.roi], None if mask is None else mask[self.roi], array
+            return array, mask, None
+        if array.shape != expected:
+            msg = f"{owner}.get_results() returned {key!r} with shape {array.shape}; the buffer's shape is {expected}"
+            raise UDFDefinitionError(msg)
+        return array, mask, None
 
     def run(
         self, cancel: CancelHandle | None = None, on_frames: Callable[[int], None] | None = None
@@ -348,6 +478,48 @@ class UDFRun:
             close = getattr(results, "close", None)
             if close is not None:
                 close()
+
+    def update_parameters(self, changes: Sequence[Mapping[str, Any]]) -> None:
+        """Give UDF parameters new values for the partitions that start from now on.
+
+        ``changes`` holds one dict per UDF of the run, with only the
+        parameters that change.  Every task is re-made from a patched copy of
+        the plan: an executor reads a task when it dispatches it, so
+        partitions already handed to a worker keep the old values and later
+        ones see the new values (their UDF instances and task data are
+        re-created on the worker).  The host copies get the new values too,
+        for ``merge`` and ``get_results``; the user's UDF objects stay as they
+        are.  Safe to call from another thread while the run goes on.
+
+        Raises
+        ------
+        ValueError
+            For a list of the wrong length, an entry that is not a dict, or a
+            parameter a UDF was not constructed with; nothing changes then.
+        """
+        with _UPDATE_LOCK:
+            plan = self.plan.with_parameters(changes)
+            bound = []
+            for host, spec, entry in zip(self.hosts, plan.udfs, changes, strict=True):
+                # bound on a shallow twin first: aux data are checked before anything changes
+                twin = copy.copy(host.udf)
+                twin._kwargs = dict(spec.kwargs)  # noqa: SLF001 - the host copy is the run's own
+                twin.params = UDFParams(**{**vars(host.udf.params), **entry})
+                _host_params(twin, self.dataset.shape, self.roi)
+                bound.append((host.udf, twin._kwargs, twin.params))  # noqa: SLF001
+            self.plan = plan
+            # in place, in one step: the executor holds this list and reads it at dispatch
+            self.tasks[:] = [replace(task, plan=plan) for task in self.tasks]
+            for udf, kwargs, params in bound:
+                udf._kwargs, udf.params = kwargs, params  # noqa: SLF001
+
+
+#: Serialises parameter updates (rare and quick) of all runs.
+_UPDATE_LOCK = threading.Lock()
+
+
+#: What ``get_results`` gave for one buffer: raw array, valid mask in its shape, full nav array.
+_Returned = tuple[np.ndarray[Any, Any], np.ndarray[Any, np.dtype[np.bool_]] | None, np.ndarray[Any, Any] | None]
 
 
 class CancelHandle:

@@ -15,12 +15,14 @@ Policy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import copy
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
+from gpuudf.aux_data import AuxData
 from gpuudf.backends import Backend, NumpyBackend
 from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.datasets import DataSet, Partition
@@ -43,6 +45,21 @@ class UDFSpec:
     def instantiate(self) -> UDF:
         """A fresh instance, as on a worker."""
         return self.udf_class(**self.kwargs)
+
+    def updated(self, changes: Mapping[str, Any]) -> UDFSpec:
+        """A copy with some keyword arguments given new values.
+
+        Raises
+        ------
+        ValueError
+            For a name the UDF was not constructed with.
+        """
+        unknown = [name for name in changes if name not in self.kwargs]
+        if unknown:
+            name = self.udf_class.__qualname__
+            msg = f"{name} has no parameter {unknown[0]!r} to update; it was constructed with {sorted(self.kwargs)}"
+            raise ValueError(msg)
+        return UDFSpec(self.udf_class, {**self.kwargs, **changes})
 
 
 @dataclass(eq=False)
@@ -71,6 +88,35 @@ class RunPlan:
         state["_workers"] = {}
         return state
 
+    def with_parameters(self, changes: Sequence[Mapping[str, Any]]) -> RunPlan:
+        """A copy of the plan whose UDFs get new values for some parameters.
+
+        ``changes`` holds one dict per UDF, in order, with only the
+        parameters that change.  The copy is made the way the plan is
+        pickled, so the worker side re-creates its UDF instances (and their
+        task data) from the new values.
+
+        Raises
+        ------
+        ValueError
+            For a list of the wrong length, an entry that is not a dict, or a
+            parameter a UDF was not constructed with; nothing changes then.
+        """
+        names = [spec.udf_class.__qualname__ for spec in self.udfs]
+        is_list = isinstance(changes, Sequence) and not isinstance(changes, str | bytes)
+        if not is_list or len(changes) != len(names):
+            got = f"{len(changes)} entries" if is_list else f"a {type(changes).__name__}"
+            msg = f"parameters must be a list with one dict per UDF of the run ({', '.join(names)}), got {got}"
+            raise ValueError(msg)
+        for index, (name, entry) in enumerate(zip(names, changes, strict=True)):
+            if not isinstance(entry, Mapping):
+                msg = f"parameters[{index}] for {name} must be a dict of new values, got {type(entry).__name__}"
+                raise ValueError(msg)  # noqa: TRY004 - one error type for every malformed update
+        udfs = tuple(spec.updated(entry) for spec, entry in zip(self.udfs, changes, strict=True))
+        patched = copy.copy(self)  # through __getstate__: the per-worker caches start empty
+        patched.udfs = udfs
+        return patched
+
     def positions_of(self, partition: Partition) -> Positions:
         """Flat nav indices of the partition's selected frames."""
         if self.roi is None:
@@ -90,10 +136,11 @@ class RunPlan:
                     dataset_shape=self.dataset.shape,
                     dataset_dtype=self.dataset.dtype,
                     input_dtype=input_dtype,
-                    roi=None if self.roi is None else self.roi.reshape(self.dataset.shape.nav),
+                    roi=self.roi,
                     device_class=backend.device_class,
                     device_id=backend.device_id,
                     array_backend=backend.array_backend,
+                    threads_per_worker=backend.threads_per_worker,
                 )
                 udf.task_data = UDFTaskData(udf.get_task_data())
                 udfs.append(udf)
@@ -116,22 +163,31 @@ def tile_depth(plan: RunPlan, backend: Backend, num_frames: int) -> int:
     The byte budget is the smallest ``total_size`` the UDFs prefer on this
     backend (asked on the worker, so a UDF may prefer differently on a CPU
     and a GPU), else the backend's default; the backend caps it by what its
-    memory allows.  Any UDF's ``depth`` preference and the partition cap the
-    depth further.  A UDF that processes whole partitions gets the partition
-    in one tile.
+    memory allows.  Any UDF's ``depth`` preference, the dataset's
+    ``preferred_tile_depth`` (a ``tileshape`` given at load) and the
+    partition cap the depth further.  A UDF that processes whole partitions
+    gets the partition in one tile.
     """
     if "partition" in plan.methods:
         return max(num_frames, 1)
     preferences = [udf.get_tiling_preferences() for udf in plan.udfs_for(backend)]
     itemsize = max(dt.itemsize for dt in (*plan.input_dtypes, plan.dataset.dtype))
     frame_nbytes = plan.dataset.shape.sig_size * itemsize
-    preferred = [int(p["total_size"]) for p in preferences if "total_size" in p]
+    # LiberTEM's "no preference" values (TILE_SIZE_MAX, TILE_DEPTH_DEFAULT, ...) are None or inf
+    preferred = [int(size) for p in preferences if _finite(size := p.get("total_size"))]
     total = backend.tile_budget_nbytes(min(preferred) if preferred else None)
     depth = max(1, total // frame_nbytes)
     for prefs in preferences:
-        if "depth" in prefs:
-            depth = min(depth, max(1, int(prefs["depth"])))
+        if _finite(wanted := prefs.get("depth")):
+            depth = min(depth, max(1, int(wanted)))
+    if (dataset_depth := plan.dataset.preferred_tile_depth) is not None:
+        depth = min(depth, dataset_depth)
     return max(1, min(depth, num_frames))
+
+
+def _finite(value: object) -> TypeGuard[float]:
+    """Whether a tiling preference is a number that prefers something."""
+    return isinstance(value, int | float | np.number) and bool(np.isfinite(value))
 
 
 def split_positions(positions: Positions, depth: int) -> list[Positions]:
@@ -140,32 +196,49 @@ def split_positions(positions: Positions, depth: int) -> list[Positions]:
 
 
 class _PartitionBuffers:
-    """One UDF's buffers for one partition, and the views the UDF sees."""
+    """One UDF's buffers and aux data for one partition, and the views the UDF sees.
+
+    ``rows`` lists what is rebound per frame and per tile: each ``nav``
+    result buffer (in ``self.results``) and each ``nav`` aux data parameter
+    (in ``self.params``), as ``(views, name, array, has_extra)``.
+    """
 
     def __init__(
-        self, udf: UDF, declarations: Mapping[str, BufferDeclaration], backend: Backend, num_frames: int
+        self, udf: UDF, declarations: Mapping[str, BufferDeclaration], backend: Backend, positions: Positions
     ) -> None:
-        sig_shape = udf.meta.dataset_shape.sig
+        shape = udf.meta.dataset_shape
         self.arrays: dict[str, Any] = {}
-        self.nav: list[tuple[str, Any, bool]] = []
-        for name, decl in declarations.items():
-            if not decl.allocated_on_workers:
-                continue
-            shape = decl.local_shape(num_frames, sig_shape)
-            array = (_HOST.zeros if decl.on_host else backend.zeros)(shape, decl.dtype)
-            self.arrays[name] = array
-            if decl.kind == "nav":
-                self.nav.append((name, array, bool(decl.extra_shape)))
         udf.results = BufferViews(type(udf).__name__, declarations)
         self.views: dict[str, Any] = udf.results.__dict__
+        self.rows: list[tuple[dict[str, Any], str, Any, bool]] = []
+        for name, decl in declarations.items():
+            if not decl.allocated_on_workers:
+                self.views[name] = None  # as in LiberTEM: result_only buffers read as None here
+                continue
+            array = (_HOST.zeros if decl.on_host else backend.zeros)(
+                decl.local_shape(len(positions), shape.sig), decl.dtype
+            )
+            self.arrays[name] = array
+            if decl.kind == "nav":
+                self.rows.append((self.views, name, array, bool(decl.extra_shape)))
+        # aux data reach the device once per partition; the UDF's own AuxData stay in _kwargs
+        self.params: dict[str, Any] = udf.params.__dict__
+        self.aux: dict[str, Any] = {}
+        for name, value in udf._kwargs.items():  # noqa: SLF001 - the engine owns the binding
+            if isinstance(value, AuxData):
+                rows = value.rows(positions, shape)
+                array = rows if value.on_host else backend.xp.asarray(rows)
+                self.aux[name] = array
+                if value.kind == "nav":
+                    self.rows.append((self.params, name, array, bool(value.extra_shape)))
         self.bind_partition()
 
     def bind_partition(self) -> None:
         self.views.update(self.arrays)
+        self.params.update(self.aux)
 
     def bind_tile(self, offset: int, depth: int) -> None:
-        views = self.views
-        for name, array, _ in self.nav:
+        for views, name, array, _ in self.rows:
             views[name] = array[offset : offset + depth]
 
 
@@ -177,27 +250,35 @@ def _process_frames(udf: UDF, buffers: _PartitionBuffers, tile: Any, positions: 
     """
     process = udf.process_frame  # type: ignore[attr-defined]
     meta = udf.meta
-    views = buffers.views
     depth = len(positions)
-    names = [name for name, _, _ in buffers.nav]
+    entries = buffers.rows
     rows = [
         array[offset : offset + depth] if has_extra else array[offset : offset + depth].reshape(depth, 1)
-        for _, array, has_extra in buffers.nav
+        for _, _, array, has_extra in entries
     ]
     flat: Iterable[int] = positions if isinstance(positions, range) else positions.tolist()
-    if not names:
+    if not entries:
         for p, frame in zip(flat, tile, strict=True):
             meta._positions = p  # noqa: SLF001 - the engine owns meta
             process(frame)
-    elif len(names) == 1:
-        name = names[0]
+    elif len(entries) == 1:
+        views, name = entries[0][0], entries[0][1]
         for p, frame, row in zip(flat, tile, rows[0], strict=True):
             views[name] = row
             meta._positions = p  # noqa: SLF001
             process(frame)
-    else:
+    elif all(views is buffers.views for views, _, _, _ in entries):
+        names = [name for _, name, _, _ in entries]
+        views = buffers.views
         for p, frame, *row_views in zip(flat, tile, *rows, strict=True):
             views.update(zip(names, row_views, strict=True))
+            meta._positions = p  # noqa: SLF001
+            process(frame)
+    else:  # nav aux data besides nav buffers: two namespaces to rebind
+        targets = [(views, name) for views, name, _, _ in entries]
+        for p, frame, *row_views in zip(flat, tile, *rows, strict=True):
+            for (views, name), row in zip(targets, row_views, strict=True):
+                views[name] = row
             meta._positions = p  # noqa: SLF001
             process(frame)
 
@@ -301,7 +382,8 @@ class PartitionTask:
         buffers = []
         for udf, declarations in zip(udfs, plan.declarations, strict=True):
             udf.meta._positions = positions  # noqa: SLF001
-            partition_buffers = _PartitionBuffers(udf, declarations, backend, num_frames)
+            udf.meta._partition_frames = num_frames  # noqa: SLF001
+            partition_buffers = _PartitionBuffers(udf, declarations, backend, positions)
             udf.preprocess()
             buffers.append(partition_buffers)
 

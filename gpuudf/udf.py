@@ -13,30 +13,71 @@ subclass stores outside those arguments stays behind.
 
 from __future__ import annotations
 
+import enum
+import importlib
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from gpuudf.buffers import BufferDeclaration, BufferViews, declare_buffer
-from gpuudf.errors import UDFDefinitionError
-from gpuudf.shape import Shape
+from gpuudf.aux_data import AuxData
+from gpuudf.buffers import ArrayWithMask, BufferDeclaration, BufferViews, declare_buffer
+from gpuudf.errors import MissingProcessMethodError, UDFDefinitionError
+from gpuudf.meta import UDFMeta
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["PROCESS_METHODS", "UDF", "UDFMeta", "UDFParams", "UDFTaskData", "process_method_of"]
+__all__ = ["PROCESS_METHODS", "UDF", "UDFMeta", "UDFMethod", "UDFParams", "UDFTaskData", "process_method_of"]
 
 #: Process methods in order of precedence when a UDF defines several.
 PROCESS_METHODS: tuple[str, ...] = ("tile", "frame", "partition")
 
 
+class UDFMethod(enum.StrEnum):
+    """What ``UDF.get_method()`` returns (LiberTEM's ``UDF.UDF_METHOD``); equal to the plain strings."""
+
+    TILE = "tile"
+    FRAME = "frame"
+    PARTITION = "partition"
+
+
 class UDFParams(types.SimpleNamespace):
-    """The constructor's keyword arguments, as attributes (``self.params.x``)."""
+    """The constructor's keyword arguments, as attributes (``self.params.x``).
+
+    Aux data parameters (:meth:`UDF.aux_data`) read as the view for the
+    current frames.  As in LiberTEM, ``params.get(name, default)``,
+    ``name in params`` and ``params[name]`` work too.
+    """
 
     def __getitem__(self, name: str) -> Any:
-        return getattr(self, name)
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The parameter ``name``, or ``default`` when the UDF was not given it."""
+        return self.__dict__.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.__dict__
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.__dict__))
+
+    def keys(self) -> list[str]:
+        """The parameter names."""
+        return list(self.__dict__)
+
+    def items(self) -> list[tuple[str, Any]]:
+        """``(name, value)`` pairs."""
+        return list(self.__dict__.items())
+
+    def values(self) -> list[Any]:
+        """The parameter values."""
+        return list(self.__dict__.values())
 
 
 class UDFTaskData(dict[str, Any]):
@@ -48,70 +89,6 @@ class UDFTaskData(dict[str, Any]):
         except KeyError:
             msg = f"task data has no entry {name!r}; entries: {sorted(self)}"
             raise AttributeError(msg) from None
-
-
-class UDFMeta:
-    """What a UDF knows about the run and where it is in the data.
-
-    ``slice`` and ``coordinates`` describe the frames the current hook sees:
-    the whole partition in ``preprocess``/``postprocess``, the tile in
-    ``process_tile``, one frame in ``process_frame``.  They are computed on
-    access, because the engine updates the position on every frame.
-    """
-
-    __slots__ = (
-        "_positions",
-        "array_backend",
-        "dataset_dtype",
-        "dataset_shape",
-        "device_class",
-        "device_id",
-        "input_dtype",
-        "roi",
-    )
-
-    def __init__(
-        self,
-        *,
-        dataset_shape: Shape,
-        dataset_dtype: np.dtype[Any],
-        input_dtype: np.dtype[Any],
-        roi: np.ndarray[Any, np.dtype[np.bool_]] | None,
-        device_class: str,
-        device_id: int | None,
-        array_backend: str,
-    ) -> None:
-        self.dataset_shape = dataset_shape
-        self.dataset_dtype = dataset_dtype
-        self.input_dtype = input_dtype
-        self.roi = roi
-        self.device_class = device_class
-        self.device_id = device_id
-        self.array_backend = array_backend
-        # an int while process_frame runs (one frame), else a range or index array
-        self._positions: int | range | np.ndarray[Any, Any] = range(0)
-
-    @property
-    def slice(self) -> slice:
-        """Flat nav range spanned by the current frames (``stop`` exclusive)."""
-        positions = self._positions
-        if isinstance(positions, int):
-            return slice(positions, positions + 1)
-        if len(positions) == 0:
-            return slice(0, 0)
-        return slice(int(positions[0]), int(positions[-1]) + 1)
-
-    @property
-    def coordinates(self) -> np.ndarray[Any, np.dtype[np.intp]]:
-        """Nav coordinates of the current frames, shape ``(frames, nav_dims)``."""
-        nav_shape = self.dataset_shape.nav
-        flat = self.flat_positions
-        return np.stack(np.unravel_index(flat, nav_shape), axis=-1)
-
-    @property
-    def flat_positions(self) -> np.ndarray[Any, np.dtype[np.intp]]:
-        """Flat nav indices of the current frames."""
-        return np.asarray(self._positions, dtype=np.intp).reshape(-1)
 
 
 class UDF:
@@ -130,6 +107,17 @@ class UDF:
 
     #: Return this from :meth:`get_preferred_input_dtype` to keep the data's dtype.
     USE_NATIVE_DTYPE: ClassVar[type] = bool
+    #: The enum :meth:`get_method` returns (LiberTEM's name for it).
+    UDF_METHOD: ClassVar[type[UDFMethod]] = UDFMethod
+    #: Array backend names for :meth:`get_backends`, as LiberTEM spells them.
+    BACKEND_NUMPY: ClassVar[str] = "numpy"
+    BACKEND_CUPY: ClassVar[str] = "cupy"
+    BACKEND_ALL: ClassVar[tuple[str, ...]] = ("numpy", "cupy")
+    #: Tiling preferences meaning "no preference" (LiberTEM's constants).
+    TILE_SIZE_MAX: ClassVar[float] = np.inf
+    TILE_DEPTH_MAX: ClassVar[float] = np.inf
+    TILE_DEPTH_DEFAULT: ClassVar[None] = None
+    TILE_SIZE_BEST_FIT: ClassVar[None] = None
 
     xp: Any
     meta: UDFMeta
@@ -177,16 +165,16 @@ class UDF:
         """
         return declare_buffer(kind, extra_shape, dtype, where, use)
 
-    def get_method(self) -> str:
-        """Which process method runs: ``"tile"``, ``"frame"`` or ``"partition"``."""
+    def get_method(self) -> UDFMethod:
+        """Which process method runs: a :class:`UDFMethod` (plain strings are accepted too)."""
         for method in PROCESS_METHODS:
             if callable(getattr(self, f"process_{method}", None)):
-                return method
+                return UDFMethod(method)
         msg = (
             f"{type(self).__name__} has no process method: implement "
             "process_tile(tile), process_frame(frame) or process_partition(partition)"
         )
-        raise UDFDefinitionError(msg)
+        raise MissingProcessMethodError(msg)
 
     def preprocess(self) -> None:
         """Initialise buffers, once per partition and once on the host."""
@@ -228,6 +216,49 @@ class UDF:
         return {}
 
     # -- helpers for UDF code -----------------------------------------------
+
+    @classmethod
+    def aux_data(
+        cls, data: Any, kind: str, extra_shape: tuple[int, ...] | int = (), dtype: npt.DTypeLike = "float32"
+    ) -> AuxData:
+        """Wrap ``data`` as auxiliary data, to pass as a parameter of the UDF.
+
+        Inside the UDF, the parameter then reads as the entries of the frames
+        the current hook sees: ``process_frame`` gets the current frame's,
+        ``process_tile`` the tile's, ``preprocess``/``process_partition`` the
+        partition's (with a ROI, only selected frames').
+
+        Parameters
+        ----------
+        data
+            ``kind="nav"``: ``extra_shape`` values per frame, in flat nav order.
+        kind
+            ``"nav"``, ``"sig"`` or ``"single"``.
+        extra_shape
+            Shape of each entry.
+        dtype
+            The dtype the data are converted to.
+        """
+        return AuxData(data, kind, extra_shape, dtype)
+
+    @staticmethod
+    def with_mask(data: Any, mask: Any) -> ArrayWithMask:
+        """Mark which entries of a result are valid; return it from ``get_results``.
+
+        Parameters
+        ----------
+        data
+            The result array.
+        mask
+            Booleans broadcastable to ``data`` (``True`` where valid), or
+            ``True``/``False`` for all or none.
+
+        Raises
+        ------
+        InvalidMaskError
+            If ``mask`` is not boolean or does not broadcast to ``data``.
+        """
+        return ArrayWithMask(data, mask)
 
     def forbuf(self, arr: Any, target: Any) -> Any:
         """Return ``arr`` in the array module of buffer ``target``."""
@@ -276,9 +307,35 @@ class UDF:
             raise UDFDefinitionError(msg)
         return twin
 
+    def __getstate__(self) -> dict[str, Any]:
+        # modules do not pickle: self.xp travels as its module's name (LiberTEM: tests of UDF pickling)
+        state = self.__dict__.copy()
+        xp = state.get("xp")
+        if isinstance(xp, types.ModuleType):
+            state["xp"] = _ModuleName(xp.__name__)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        xp = state.get("xp")
+        if isinstance(xp, _ModuleName):
+            state["xp"] = importlib.import_module(xp.name)
+        self.__dict__.update(state)
+
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self._kwargs.items())
         return f"{type(self).__qualname__}({params})"
+
+
+class _ModuleName:
+    """An array module (``self.xp``) while its UDF is pickled or deep-copied."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self) -> tuple[type[_ModuleName], tuple[str]]:
+        return (_ModuleName, (self.name,))
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -297,9 +354,10 @@ def _same_value(a: Any, b: Any) -> bool:
 
 
 def process_method_of(udf: UDF) -> str:
-    """The validated process method of ``udf``."""
-    method = udf.get_method()
+    """The validated process method of ``udf``, as a plain string."""
+    returned = udf.get_method()
+    method = str(returned.value if isinstance(returned, enum.Enum) else returned)
     if method not in PROCESS_METHODS or not callable(getattr(udf, f"process_{method}", None)):
-        msg = f"{type(udf).__name__}.get_method() returned {method!r}, which it does not implement"
+        msg = f"{type(udf).__name__}.get_method() returned {returned!r}, which it does not implement"
         raise UDFDefinitionError(msg)
     return method

@@ -206,3 +206,24 @@ def data_file(tmp_path: Path) -> Callable[..., tuple[Path, dict[str, Any]]]:
         return save_data_file(tmp_path, kind, data, sig_dims=sig_dims, name=name)
 
     return write
+
+
+@pytest.fixture
+def sync_shifted() -> Callable[[np.ndarray[Any, Any], int], np.ndarray[Any, Any]]:
+    """``sync_shifted(frames, sync_offset)``: what LiberTEM's ``sync_offset`` makes of ``(frames, *sig)``.
+
+    Frame ``k`` becomes stored frame ``k + sync_offset``; frames before the
+    first or after the last stored one are zeros.  The NumPy reference of
+    every kind's ``sync_offset``.
+    """
+
+    def shift(frames: np.ndarray[Any, Any], sync_offset: int) -> np.ndarray[Any, Any]:
+        out = np.zeros_like(frames)
+        count = len(frames)
+        if sync_offset >= 0:
+            out[: count - sync_offset] = frames[sync_offset:]
+        else:
+            out[-sync_offset:] = frames[: count + sync_offset]
+        return out
+
+    return shift

@@ -463,9 +463,10 @@ class ResultOnlyUDF(AnyBackendUDF):
         }
 
     def process_frame(self, frame: Any) -> None:
-        if self.params.touch == "read":
-            _ = self.results.mean
-        elif self.params.touch == "write":
+        if self.params.touch == "read" and self.results.mean is not None:
+            msg = f"a result_only buffer read as {self.results.mean!r} on a worker, not None"
+            raise AssertionError(msg)
+        if self.params.touch == "write":
             self.results.mean = frame
         self.results.total += frame
 
@@ -488,11 +489,20 @@ def test_result_only_buffers_come_from_get_results(
     assert res["mean"].kind == "sig"
 
 
-@pytest.mark.parametrize("touch", ["read", "write"])
-def test_result_only_buffers_do_not_exist_on_workers(ctx: gpuudf.Context, random_counts: CountsFn, touch: str) -> None:
+def test_result_only_buffers_read_as_none_on_workers_as_in_libertem(
+    ctx: gpuudf.Context, random_counts: CountsFn
+) -> None:
+    data = random_counts(DATA_SHAPE)
+    res = ctx.run_udf(dataset=ctx.load("memory", data=data), udf=ResultOnlyUDF(touch="read"))
+    np.testing.assert_allclose(res["mean"].data, data.mean(axis=NAV_AXES, dtype=np.float64), rtol=1e-12)
+
+
+def test_writing_a_result_only_buffer_on_a_worker_says_it_does_not_exist_there(
+    ctx: gpuudf.Context, random_counts: CountsFn
+) -> None:
     ds = ctx.load("memory", data=random_counts(DATA_SHAPE))
     with pytest.raises(AttributeError, match="ResultOnlyUDF buffer 'mean' is result_only"):
-        ctx.run_udf(dataset=ds, udf=ResultOnlyUDF(touch=touch))
+        ctx.run_udf(dataset=ds, udf=ResultOnlyUDF(touch="write"))
 
 
 # ---------------------------------------------------------------- assignment into views

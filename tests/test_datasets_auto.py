@@ -148,7 +148,7 @@ def test_an_unknown_file_without_raw_arguments_is_a_dataset_error_saying_what_to
     ("kind", "extra", "message"),
     [
         pytest.param("npy", {"dtype": "float32"}, r"load\('npy'\) does not take .*'dtype'", id="npy-dtype"),
-        pytest.param("hdf5", {"sync_offset": 1}, r"load\('hdf5'\) does not take .*'sync_offset'", id="h5-sync"),
+        pytest.param("hdf5", {"header_nbytes": 8}, r"load\('hdf5'\) does not take .*'header_nbytes'", id="h5-header"),
         pytest.param("raw", {"sig_dims": 2}, r"load\('raw'\) does not take .*'sig_dims'", id="raw-sig-dims"),
         pytest.param(
             "npy", {"nav_shape": (7, 5), "dtype": "u2"}, r"load\('npy'\) does not take .*'dtype'", id="npy-raw-args"

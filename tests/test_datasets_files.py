@@ -31,6 +31,7 @@ from tests.udfs_for_tests import (
     NAV_SHAPE,
     SIG_SHAPE,
     ExecutorCase,
+    ProbeUDF,
     SumFrameUDF,
     TruncatingSumUDF,
     assert_sum_udfs_match_numpy,
@@ -63,7 +64,6 @@ def binary_frames(path: Path, **kwargs: Any) -> BinaryFrames:
         "offset_nbytes": 0,
         "frame_shape": SIG_SHAPE,
         "dtype": np.dtype("uint16"),
-        "first_frame": 0,
         "num_frames": FRAMES,
     }
     return BinaryFrames(path, **{**args, **kwargs})
@@ -212,17 +212,17 @@ def test_binary_frames_swap_a_non_native_byte_order_into_native_frames(
     assert_array_equal(frames.read(np.array([0, 34])), frames_of(values)[[0, 34]])
 
 
-def test_binary_frames_put_zeros_before_the_first_stored_frame(
+def test_a_negative_sync_offset_puts_zeros_before_the_first_stored_frame_with_either_read(
     tmp_path: Path, random_counts: CountsFn, memory_maps: bool
 ) -> None:
     stored = random_counts((FRAMES - 3, *SIG_SHAPE), dtype="uint16", high=1000) + 1
     path = tmp_path / "data.raw"
     stored.tofile(path)
-    frames = binary_frames(path, first_frame=-3)
+    frames = load("raw", **LOADERS["raw"](path), sync_offset=-3)
     expected = np.concatenate([np.zeros((3, *SIG_SHAPE), dtype=np.uint16), stored])
     for positions in (range(FRAMES), range(1, 5), range(2), np.array([0, 2, 3, 4, 20])):
         out = np.full((len(positions), *SIG_SHAPE), 9, dtype=np.uint16)
-        assert_array_equal(frames.read(positions, out, prefer_view=True), expected[positions])
+        assert_array_equal(frames.read_frames(positions, out, prefer_view=True), expected[positions])
 
 
 def test_binary_frames_report_a_file_that_ends_early_naming_frames_and_bytes(tmp_path: Path, memory_maps: bool) -> None:
@@ -472,6 +472,78 @@ def test_loading_and_running_raw_and_npy_files_never_imports_h5py(tmp_path: Path
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False"]
+
+
+# ---------------------------------------------------------------- LiberTEM's keywords: tileshape and spellings
+
+
+@pytest.mark.parametrize("kind", FILE_KINDS)
+@pytest.mark.parametrize("depth", [3, 8])
+def test_tileshape_sets_the_depth_of_the_tiles_of_every_file_kind(
+    ctx: gpuudf.Context, data_file: FileFn, random_counts: CountsFn, kind: str, depth: int
+) -> None:
+    data = random_counts(DATA_SHAPE, dtype="float32")
+    _, kwargs = data_file(kind, data)
+    ds = ctx.load(loader_of(kind), **kwargs, num_partitions=2, tileshape=(depth, 1, 1))
+    assert ds.preferred_tile_depth == depth
+    res = ctx.run_udf(dataset=ds, udf=ProbeUDF(method="tile"))
+    seen = [entry["data"] for entry in res["view_shapes"].data.reshape(-1)]
+    expected = []
+    for part in ds.get_partitions():
+        for start in range(part.start, part.stop, depth):
+            tile = min(depth, part.stop - start)
+            expected.extend([(tile, *SIG_SHAPE)] * tile)
+    assert seen == expected
+    assert_sum_udfs_match_numpy(ctx, ds, data)
+
+
+@pytest.mark.parametrize("kind", ["raw", "npy", "hdf5", "auto"])
+@pytest.mark.parametrize(
+    ("tileshape", "message"),
+    [
+        pytest.param((4, 9), r"tileshape=\(4, 9\) must have 3 axes, \(depth, \*sig\)", id="rank"),
+        pytest.param((0, 9, 11), r"tileshape must be a tuple of positive ints, got \(0, 9, 11\)", id="zero"),
+        pytest.param((-1, 9, 11), r"tileshape must be a tuple of positive ints", id="negative"),
+    ],
+)
+def test_a_bad_tileshape_is_a_dataset_error_at_load_for_every_file_loader(
+    data_file: FileFn, kind: str, tileshape: Any, message: str
+) -> None:
+    path, kwargs = data_file("hdf5" if kind == "auto" else kind, np.zeros(DATA_SHAPE, dtype=np.uint16))
+    with pytest.raises(DataSetError, match=message):
+        load(kind, **(kwargs if kind != "auto" else {"path": path}), tileshape=tileshape)
+
+
+def test_every_libertem_keyword_spelling_of_the_file_loaders_is_taken(
+    tmp_path: Path,
+    data_file: FileFn,
+    random_counts: CountsFn,
+    sync_shifted: Callable[[np.ndarray[Any, Any], int], np.ndarray[Any, Any]],
+) -> None:
+    data = random_counts((FRAMES + 1, *SIG_SHAPE), dtype="uint16", high=1000) + 1
+    data.tofile(tmp_path / "data.raw")
+    np.save(tmp_path / "data.npy", data[:FRAMES].reshape(DATA_SHAPE))
+    data_file("hdf5", data[:FRAMES].reshape(DATA_SHAPE))
+    tileshape = (4, *SIG_SHAPE)
+    raw = load(
+        "raw",
+        path=tmp_path / "data.raw",
+        nav_shape=NAV_SHAPE,
+        sig_shape=SIG_SHAPE,
+        dtype="uint16",
+        sync_offset=1,
+        num_partitions=2,
+        tileshape=tileshape,
+    )
+    common = {"sig_dims": 2, "nav_shape": NAV_SHAPE, "sig_shape": SIG_SHAPE, "sync_offset": 1, "num_partitions": 2}
+    npy = load("npy", path=tmp_path / "data.npy", **common, tileshape=tileshape)
+    h5 = load("hdf5", path=tmp_path / "data.h5", ds_path="/entry/data", **common, tileshape=tileshape)
+    auto = load("auto", path=tmp_path / "data.h5", ds_path="/entry/data", **common, tileshape=tileshape)
+    assert_array_equal(raw.read_frames(range(FRAMES)), data[1:])
+    for ds in (npy, h5, auto):
+        assert_array_equal(ds.read_frames(range(FRAMES)), sync_shifted(data[:FRAMES], 1))
+    for ds in (raw, npy, h5, auto):
+        assert (ds.shape, ds.sync_offset, ds.preferred_tile_depth, len(ds.get_partitions())) == (DATA_SHAPE, 1, 4, 2)
 
 
 # ---------------------------------------------------------------- pickling

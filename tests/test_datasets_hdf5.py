@@ -270,7 +270,10 @@ def test_hdf5_dataset_class_and_load_agree(tmp_path: Path, random_counts: Counts
     assert direct.path == loaded.path == path
     assert direct.chunks is None
     assert direct.compression is None
-    assert repr(direct) == f"<H5DataSet {str(path)!r}:/entry/data shape=Shape(nav=(5, 7), sig=(9, 11)) dtype=float32>"
+    assert repr(direct) == (
+        f"<H5DataSet {str(path)!r}:/entry/data shape=Shape(nav=(5, 7), sig=(9, 11)) dtype=float32 "
+        "kind='hdf5' partitions=1>"
+    )
     chunked = write_h5(tmp_path / "chunked.h5", {"d": data}, chunks=(1, 4, 9, 11), compression="gzip")
     ds = load("hdf5", path=chunked)
     assert (ds.chunks, ds.compression, ds.contiguous) == ((1, 4, 9, 11), "gzip", False)
@@ -641,3 +644,70 @@ def test_a_resizable_array_grown_after_load_reads_the_frames_it_had_at_load(
         file["data"].resize(DATA_SHAPE[0] + 2, axis=0)
         file["data"][DATA_SHAPE[0] :] = 7
     assert_array_equal(ds.read_frames(range(FRAMES)), data.reshape(FRAMES, *SIG_SHAPE))
+
+
+# ---------------------------------------------------------------- sync_offset (LiberTEM's meaning)
+
+
+ShiftFn = Callable[[np.ndarray[Any, Any], int], np.ndarray[Any, Any]]
+
+
+@pytest.mark.parametrize("kind", HDF5_KINDS)
+@pytest.mark.parametrize("sync_offset", [2, 34, -2, -34])
+def test_hdf5_sync_offset_runs_equal_numpy_on_the_shifted_frames_with_and_without_roi(
+    ctx: gpuudf.Context,
+    data_file: FileFn,
+    random_counts: CountsFn,
+    sync_shifted: ShiftFn,
+    kind: str,
+    sync_offset: int,
+) -> None:
+    data = random_counts(DATA_SHAPE, dtype="int32", high=1000) + 1
+    _, kwargs = data_file(kind, data)
+    ds = ctx.load("hdf5", **kwargs, sync_offset=sync_offset)
+    expected = sync_shifted(data.reshape(FRAMES, *SIG_SHAPE), sync_offset).reshape(DATA_SHAPE)
+    assert_sum_udfs_match_numpy(ctx, ds, expected)
+    assert_sum_udfs_match_numpy(ctx, ds, expected, roi=FILE_ROI)
+
+
+@pytest.mark.parametrize("kind", HDF5_KINDS)
+@pytest.mark.parametrize("sync_offset", [5, -5])
+def test_hdf5_sync_offset_read_frames_skips_or_inserts_frames_for_every_layout(
+    data_file: FileFn, random_counts: CountsFn, sync_shifted: ShiftFn, kind: str, sync_offset: int
+) -> None:
+    data = random_counts(DATA_SHAPE, dtype="uint16", high=1000) + 1
+    _, kwargs = data_file(kind, data)
+    ds = load("hdf5", **kwargs, sync_offset=sync_offset)
+    expected = sync_shifted(data.reshape(FRAMES, *SIG_SHAPE), sync_offset)
+    for positions in (range(FRAMES), range(3), range(31, 35), np.array([0, 4, 5, 6, 29, 30, 34])):
+        assert_array_equal(ds.read_frames(positions), expected[positions])
+        out = np.full((len(positions), *SIG_SHAPE), 7, dtype=np.uint16)
+        assert_array_equal(ds.read_frames(positions, out, prefer_view=True), expected[positions])
+
+
+@pytest.mark.parametrize(
+    ("sync_offset", "message"),
+    [
+        pytest.param(35, r"sync_offset=35 skips all 35 frames the data holds", id="skips-all"),
+        pytest.param(-40, r"sync_offset=-40 pads all 35 frames with zeros", id="pads-all"),
+        pytest.param("1", r"sync_offset must be an int, got '1'", id="str"),
+    ],
+)
+def test_a_bad_hdf5_sync_offset_is_a_dataset_error_at_load(tmp_path: Path, sync_offset: Any, message: str) -> None:
+    path = write_h5(tmp_path / "data.h5", {"data": np.zeros(DATA_SHAPE)})
+    with pytest.raises(DataSetError, match=message):
+        load("hdf5", path=path, sync_offset=sync_offset)
+
+
+def test_the_hdf5_repr_and_diagnostics_name_the_file_the_array_and_the_sync_offset(tmp_path: Path) -> None:
+    path = write_h5(tmp_path / "data.h5", {"entry/data": np.zeros(DATA_SHAPE, dtype=np.float32)}, chunks=(1, 7, 9, 11))
+    ds = load("hdf5", path=path, sync_offset=4)
+    assert repr(ds) == (
+        f"<H5DataSet {str(path)!r}:/entry/data shape=Shape(nav=(5, 7), sig=(9, 11)) dtype=float32 kind='hdf5' "
+        "partitions=1 sync_offset=4>"
+    )
+    rows = dict(ds.get_diagnostics())
+    assert (rows["File"], rows["Array (ds_path)"], rows["chunks"]) == (str(path), "/entry/data", "(1, 7, 9, 11)")
+    assert (rows["compression"], rows["Read from the file's bytes"]) == ("None", "yes")
+    assert rows["Number of frames skipped at the beginning"] == "4"
+    assert rows["Number of blank frames inserted at the end"] == "4"

@@ -201,7 +201,9 @@ def test_npy_dataset_class_and_load_agree(tmp_path: Path, random_counts: CountsF
     assert direct.dtype == loaded.dtype == np.float64
     assert direct.path == loaded.path == path
     assert direct.nbytes == data.nbytes
-    assert repr(direct) == f"<NpyDataSet {str(path)!r} shape=Shape(nav=(5, 7), sig=(9, 11)) dtype=float64>"
+    assert repr(direct) == (
+        f"<NpyDataSet {str(path)!r} shape=Shape(nav=(5, 7), sig=(9, 11)) dtype=float64 kind='npy' partitions=1>"
+    )
 
 
 # ---------------------------------------------------------------- errors at load
@@ -295,3 +297,62 @@ def test_bad_npy_arguments_are_dataset_errors_at_load(tmp_path: Path, kwargs: di
 def test_a_missing_path_argument_is_a_dataset_error_naming_it() -> None:
     with pytest.raises(DataSetError, match=r"load\('npy'\): missing a required argument: 'path'"):
         load("npy", sig_dims=2)
+
+
+# ---------------------------------------------------------------- sync_offset (LiberTEM's meaning)
+
+
+ShiftFn = Callable[[np.ndarray[Any, Any], int], np.ndarray[Any, Any]]
+
+
+@pytest.mark.parametrize("sync_offset", [1, 4, 34, -1, -4, -34])
+def test_npy_sync_offset_runs_equal_numpy_on_the_shifted_frames_with_and_without_roi(
+    ctx: gpuudf.Context, data_file: FileFn, random_counts: CountsFn, sync_shifted: ShiftFn, sync_offset: int
+) -> None:
+    data = random_counts(DATA_SHAPE, dtype="float32") + 1
+    _, kwargs = data_file("npy", data)
+    ds = ctx.load("npy", **kwargs, num_partitions=3, sync_offset=sync_offset)
+    expected = sync_shifted(data.reshape(FRAMES, *SIG_SHAPE), sync_offset).reshape(DATA_SHAPE)
+    assert_sum_udfs_match_numpy(ctx, ds, expected)
+    assert_sum_udfs_match_numpy(ctx, ds, expected, roi=FILE_ROI)
+
+
+@pytest.mark.parametrize("sync_offset", [3, -3])
+def test_npy_sync_offset_read_frames_skips_or_inserts_frames(
+    tmp_path: Path, random_counts: CountsFn, sync_shifted: ShiftFn, sync_offset: int
+) -> None:
+    data = random_counts(DATA_SHAPE, dtype="uint16", high=1000) + 1
+    ds = load("npy", path=write_npy(tmp_path / "data.npy", data), sync_offset=sync_offset)
+    expected = sync_shifted(data.reshape(FRAMES, *SIG_SHAPE), sync_offset)
+    for positions in (range(FRAMES), range(2), range(33, 35), np.array([0, 1, 2, 17, 32, 33, 34])):
+        assert_array_equal(ds.read_frames(positions), expected[positions])
+        out = np.full((len(positions), *SIG_SHAPE), 7, dtype=np.uint16)
+        assert_array_equal(ds.read_frames(positions, out, prefer_view=True), expected[positions])
+
+
+@pytest.mark.parametrize(
+    ("sync_offset", "message"),
+    [
+        pytest.param(35, r"sync_offset=35 skips all 35 frames the data holds", id="skips-all"),
+        pytest.param(-35, r"sync_offset=-35 pads all 35 frames with zeros", id="pads-all"),
+        pytest.param(0.5, r"sync_offset must be an int, got 0\.5", id="float"),
+        pytest.param(False, r"sync_offset must be an int, got False", id="bool"),
+    ],
+)
+def test_a_bad_npy_sync_offset_is_a_dataset_error_at_load(tmp_path: Path, sync_offset: Any, message: str) -> None:
+    path = write_npy(tmp_path / "data.npy", np.zeros(DATA_SHAPE))
+    with pytest.raises(DataSetError, match=message):
+        load("npy", path=path, sync_offset=sync_offset)
+
+
+def test_the_npy_repr_and_diagnostics_name_the_file_and_the_sync_offset(tmp_path: Path) -> None:
+    path = write_npy(tmp_path / "data.npy", np.zeros(DATA_SHAPE, dtype=np.float32))
+    ds = load("npy", path=path, sync_offset=-2, num_partitions=5)
+    assert repr(ds) == (
+        f"<NpyDataSet {str(path)!r} shape=Shape(nav=(5, 7), sig=(9, 11)) dtype=float32 kind='npy' "
+        "partitions=5 sync_offset=-2>"
+    )
+    rows = dict(ds.get_diagnostics())
+    assert (rows["Kind"], rows["File"], rows["sync_offset"]) == ("npy", str(path), "-2")
+    assert rows["Number of blank frames inserted at the beginning"] == "2"
+    assert rows["Number of frames ignored at the end"] == "2"

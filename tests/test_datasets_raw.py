@@ -256,7 +256,9 @@ def test_raw_dataset_class_and_load_agree(tmp_path: Path, random_counts: CountsF
     assert direct.nbytes == loaded.nbytes == data.nbytes
     assert direct.frame_nbytes == math.prod(SIG_SHAPE) * 4
     assert direct.path == loaded.path == path.absolute()
-    assert repr(direct) == f"<RawFileDataSet {str(path)!r} shape=Shape(nav=(5, 7), sig=(9, 11)) dtype=float32>"
+    assert repr(direct) == (
+        f"<RawFileDataSet {str(path)!r} shape=Shape(nav=(5, 7), sig=(9, 11)) dtype=float32 kind='raw' partitions=1>"
+    )
 
 
 def test_a_relative_path_is_resolved_at_load(
@@ -412,3 +414,25 @@ def test_partitions_follow_bytes_and_few_huge_frames_still_spread_over_workers(
     # frames larger than the target: one frame per partition, never fewer partitions than frames allow
     monkeypatch.setattr(RawFileDataSet, "TARGET_PARTITION_NBYTES", 100)
     assert [p.num_frames for p in ds.get_partitions(min_partitions=2)] == [1] * 12
+
+
+# ---------------------------------------------------------------- repr and diagnostics
+
+
+def test_the_raw_repr_and_diagnostics_count_the_files_frames_as_libertem_does(tmp_path: Path) -> None:
+    # 40 frames in the file: 2 skipped at the start, 35 read, 3 left at the end
+    path = write_raw(tmp_path / "data.raw", np.zeros((40, *SIG_SHAPE), dtype=np.uint16), b"h" * 64)
+    ds = load("raw", **raw_args(path, sync_offset=2, header_nbytes=64, num_partitions=3))
+    assert repr(ds) == (
+        f"<RawFileDataSet {str(path)!r} shape=Shape(nav=(5, 7), sig=(9, 11)) dtype=uint16 kind='raw' "
+        "partitions=3 sync_offset=2>"
+    )
+    assert ds.sync_offset_info() == {
+        "frames_skipped_start": 2,
+        "frames_ignored_end": 3,
+        "frames_inserted_start": 0,
+        "frames_inserted_end": 0,
+    }
+    rows = dict(ds.get_diagnostics())
+    assert (rows["Kind"], rows["File"], rows["Partition shape"]) == ("raw", str(path), "(12, 9, 11)")
+    assert rows["Number of frames ignored at the end"] == "3"

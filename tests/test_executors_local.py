@@ -399,3 +399,51 @@ def test_progress_stays_exact_when_a_partition_falls_back_from_the_gpu_to_a_cpu(
     hybrid.run_udf(dataset=ds, udf=DeviceOOMUDF(), progress=lambda done, total: seen.append(done))
     assert seen[-1] == 72
     assert max(seen) <= 72
+
+
+class ValuePidUDF(UDF):
+    """Per frame: its parameter ``value`` and the process id of the worker that saw it."""
+
+    def __init__(self, value: float = 0.0) -> None:
+        super().__init__(value=value)
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"value": self.buffer(kind="nav", dtype="float64"), "pid": self.buffer(kind="nav", dtype="int64")}
+
+    def process_frame(self, frame: Any) -> None:
+        time.sleep(0.002)  # even partitions: both workers keep taking them
+        self.results.value[:] = self.params.value
+        self.results.pid[:] = os.getpid()
+
+
+def test_a_parameter_update_pickles_the_new_plan_once_and_every_worker_runs_its_later_tasks_with_it(
+    two_cpus: gpuudf.Context, data: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cloudpickle
+
+    from gpuudf.task import PartitionTask
+
+    pickled_plans: list[Any] = []
+    dumps = cloudpickle.dumps
+
+    def recording_dumps(obj: Any, *args: Any, **kwargs: Any) -> bytes:
+        if isinstance(obj, tuple) and obj and obj[0] is PartitionTask:
+            pickled_plans.append(obj[1])
+        return dumps(obj, *args, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(cloudpickle, "dumps", recording_dumps)
+    ds = two_cpus.load("memory", data=data, num_partitions=24)
+    two_cpus.run_udf(dataset=ds, udf=ValuePidUDF())  # both workers warm: neither lags behind with old tasks
+    pickled_plans.clear()
+    results = two_cpus.run_udf_iter(dataset=ds, udf=ValuePidUDF(value=1.0))
+    next(results)
+    results.update_parameters_experimental([{"value": 2.0}])
+    *_, last = results
+    values = last.buffers[0]["value"].data.ravel()
+    pids = last.buffers[0]["pid"].data.ravel()
+    # the first plan and the updated one, each pickled once for both workers
+    assert [dict(plan.udfs[0].kwargs) for plan in pickled_plans] == [{"value": 1.0}, {"value": 2.0}]
+    assert set(np.unique(values)) == {1.0, 2.0}
+    executor = two_cpus.executor
+    assert isinstance(executor, LocalExecutor)
+    assert set(pids[values == 2.0].tolist()) == set(executor.worker_pids)

@@ -147,7 +147,7 @@ def test_a_progress_callback_works_with_every_way_to_run(
     recorder = Recorder()
     kwargs: dict[str, Any] = {"dataset": ds, "udf": RecordingSumUDF(depth=3), "roi": MASK, "progress": recorder}
     if how == "run_udf_iter":
-        steps = [item.damage.sum() for item in ctx.run_udf_iter(**kwargs)]
+        steps = [item.damage.data.sum() for item in ctx.run_udf_iter(**kwargs)]
         assert steps[-1] == _selected(MASK)
     elif how == "async-run_udf":
 

@@ -206,7 +206,9 @@ def test_nav_buffers_hold_the_dtypes_fill_value_outside_the_roi(
         assert_array_equal(wrapper.data, expected)
         assert wrapper.raw_data.shape == (MASK.sum(), *extra)
         assert_array_equal(wrapper.raw_data, np.full((MASK.sum(), *extra), one, dtype=dtype))
-        assert_array_equal(wrapper.valid_mask, MASK)
+        assert_array_equal(
+            wrapper.valid_mask, np.broadcast_to(MASK.reshape(*NAV_SHAPE, *(1,) * len(extra)), (*NAV_SHAPE, *extra))
+        )
 
 
 # ---------------------------------------------------------------- what the UDF sees

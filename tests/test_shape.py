@@ -37,8 +37,17 @@ def test_shape_splits_nav_and_sig_and_behaves_as_a_tuple(
     assert shape.sig_dims == sig_dims
     assert shape.nav == nav
     assert shape.sig == sig
-    assert type(shape.nav) is tuple
-    assert type(shape.sig) is tuple
+    assert isinstance(shape.nav, Shape)
+    assert isinstance(shape.sig, Shape)
+    assert (shape.nav.sig_dims, shape.sig.sig_dims) == (0, sig_dims)
+    assert (shape.nav.size, shape.sig.size, shape.size) == (math.prod(nav), math.prod(sig), math.prod(dims))
+    assert (shape.nav.dims, shape.sig.dims, shape.dims) == (len(nav), len(sig), len(dims))
+    assert shape.nav.to_tuple() == nav
+    assert type(shape.to_tuple()) is tuple
+    assert shape.flatten_nav() == (math.prod(nav), *sig)
+    assert shape.flatten_nav().sig_dims == sig_dims
+    assert shape.flatten_sig() == (*nav, math.prod(sig))
+    assert shape.flatten_sig().sig_dims == 1
     assert shape.nav_size == math.prod(nav)
     assert shape.sig_size == math.prod(sig)
     assert shape.flat_nav == (math.prod(nav), *sig)
@@ -64,14 +73,23 @@ def test_shape_survives_pickle_and_copy_with_its_sig_dims() -> None:
     ("dims", "sig_dims", "message"),
     [
         pytest.param(
-            (5, 7, 9, 11), 0, r"sig_dims=0 does not fit a shape of rank 4: need 1 <= sig_dims <= 3", id="zero"
+            (5, 7, 9, 11), 5, r"sig_dims=5 does not fit a shape of rank 4: need 0 <= sig_dims <= 4", id="too-many"
         ),
-        pytest.param((5, 7, 9, 11), 4, r"sig_dims=4 does not fit a shape of rank 4", id="no-nav-left"),
         pytest.param((5, 7, 9, 11), -1, r"sig_dims=-1 does not fit", id="negative"),
-        pytest.param((5,), 1, r"sig_dims=1 does not fit a shape of rank 1", id="rank-1"),
+        pytest.param((5,), 2, r"sig_dims=2 does not fit a shape of rank 1", id="rank-1"),
         pytest.param((5, -7, 9), 1, r"shape \(5, -7, 9\) has a negative axis length", id="negative-axis"),
     ],
 )
 def test_an_impossible_shape_is_a_value_error(dims: tuple[int, ...], sig_dims: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Shape(dims, sig_dims=sig_dims)
+
+
+def test_nav_and_sig_only_shapes_exist_as_in_libertem_and_print_as_tuples() -> None:
+    nav_only = Shape((5, 7), sig_dims=0)
+    sig_only = Shape((9, 11), sig_dims=2)
+    assert (nav_only.nav, nav_only.sig, nav_only.nav_dims) == ((5, 7), (), 2)
+    assert (sig_only.nav, sig_only.sig, sig_only.nav_dims) == ((), (9, 11), 0)
+    assert repr(nav_only) == "(5, 7)"
+    assert repr(Shape((5, 7, 9, 11), sig_dims=2).sig) == "(9, 11)"
+    assert Shape((), sig_dims=0).size == 0

@@ -283,7 +283,7 @@ class ObjectListUDF(AnyBackendUDF):
         self.results.seen[0] = []
 
     def process_frame(self, frame: Any) -> None:
-        self.results.seen[0].append(self.meta.slice.start)
+        self.results.seen[0].append(int(self.meta.flat_positions[0]))
 
     def merge(self, dest: BufferViews, src: BufferViews) -> None:
         dest.seen[0] = dest.seen[0] + src.seen[0]
@@ -420,7 +420,7 @@ class NormalisedUDF(AnyBackendUDF):
     def get_results(self) -> Mapping[str, Any]:
         assert self.xp is np
         per_frame = self.results.per_frame
-        assert per_frame.shape == self.meta.dataset_shape.nav
+        assert per_frame.shape == (self.meta.dataset_shape.nav.size,)  # LiberTEM's view: flat
         return {
             "mean": self.results.total / self.results.frames[0],
             "fraction": per_frame / np.nansum(per_frame),

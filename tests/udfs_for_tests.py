@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from gpuudf import UDF, Context
+from gpuudf import UDF, Context, UDFMeta
 from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.datasets import DataSet
 from gpuudf.executors import Executor
@@ -49,6 +49,7 @@ __all__ = [
     "SumFrameUDF",
     "SumPartitionUDF",
     "SumTileUDF",
+    "flat_bounds",
     "nav_axes",
     "process_calls",
     "selected_partitions",
@@ -72,6 +73,12 @@ class ExecutorCase:
 NAV_SHAPE = (5, 7)
 SIG_SHAPE = (9, 11)
 DATA_SHAPE = (*NAV_SHAPE, *SIG_SHAPE)
+
+
+def flat_bounds(meta: UDFMeta) -> tuple[int, int]:
+    """``(first, last + 1)`` of the flat nav positions the current hook sees."""
+    positions = meta.flat_positions
+    return (int(positions[0]), int(positions[-1]) + 1) if len(positions) else (0, 0)
 
 
 def nav_axes(data: np.ndarray[Any, Any], sig_dims: int) -> tuple[int, ...]:
@@ -182,9 +189,9 @@ class ProbeUDF(AnyBackendUDF):
     Buffers (all nav unless noted), per frame:
 
     - ``coords``: ``meta.coordinates`` seen by the call that processed the frame;
-    - ``slice_start``/``slice_stop``: ``meta.slice`` of that call;
+    - ``slice_start``/``slice_stop``: the flat nav bounds of that call;
     - ``view_shapes``: shapes of the views and of the data in that call;
-    - ``pre_start``/``pre_stop``: ``meta.slice`` in ``preprocess``, assigned to
+    - ``pre_start``/``pre_stop``: the flat nav bounds in ``preprocess``, assigned to
       the whole nav view there;
     - ``post_frames``: the length of the nav view in ``postprocess``;
     - ``plain``/``with_extra``: nav buffers without and with ``extra_shape``;
@@ -219,8 +226,7 @@ class ProbeUDF(AnyBackendUDF):
         }
 
     def preprocess(self) -> None:
-        self.results.pre_start = self.meta.slice.start
-        self.results.pre_stop = self.meta.slice.stop
+        self.results.pre_start, self.results.pre_stop = flat_bounds(self.meta)
 
     def postprocess(self) -> None:
         self.results.post_frames = len(self.results.plain)
@@ -229,8 +235,7 @@ class ProbeUDF(AnyBackendUDF):
         results = self.results
         coordinates = self.meta.coordinates
         results.coords = self.xp.asarray(coordinates.reshape(results.coords.shape))
-        results.slice_start = self.meta.slice.start
-        results.slice_stop = self.meta.slice.stop
+        results.slice_start, results.slice_stop = flat_bounds(self.meta)
         shapes = {
             "plain": tuple(results.plain.shape),
             "with_extra": tuple(results.with_extra.shape),
@@ -372,7 +377,7 @@ class RecordingSumUDF(_SumBase):
         A :class:`CallLog` the UDF appends ``(hook, start, stop)`` to on every
         call of ``preprocess``, ``process`` (any process method),
         ``postprocess``, ``merge`` and ``get_results``; ``start``/``stop`` are
-        ``meta.slice``'s bounds (``None`` for ``merge`` and ``get_results``,
+        the flat nav bounds (``None`` for ``merge`` and ``get_results``,
         which run on the host).  Without it, each copy counts its own calls.
     on_process
         Called as ``on_process(n)`` before the ``n``-th process call (1-based,
@@ -400,7 +405,7 @@ class RecordingSumUDF(_SumBase):
         if on_host:
             self._get_log().append((hook, None, None))
         else:
-            self._get_log().append((hook, self.meta.slice.start, self.meta.slice.stop))
+            self._get_log().append((hook, *flat_bounds(self.meta)))
 
     def _before_process(self) -> None:
         self._log("process")
@@ -644,7 +649,7 @@ class TruncatingSumUDF(SumFrameUDF):
         AnyBackendUDF.__init__(self, path=path, at=at, nbytes=nbytes, depth=depth)
 
     def process_frame(self, frame: Any) -> None:
-        if self.meta.slice.start == self.params.at:
+        if flat_bounds(self.meta)[0] == self.params.at:
             os.truncate(self.params.path, self.params.nbytes)
         super().process_frame(frame)
 

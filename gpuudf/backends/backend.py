@@ -62,6 +62,8 @@ class Backend(ABC):
     device_id: int | None
     #: Bytes of input data per tile when a UDF states no preference.
     default_tile_nbytes: int
+    #: Threads a UDF may use in ``process_*`` (``meta.threads_per_worker``); ``None``: no limit set.
+    threads_per_worker: int | None = None
 
     @property
     @abstractmethod

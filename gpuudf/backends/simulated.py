@@ -83,8 +83,10 @@ def _unwrap(value: Any) -> Any:
             return value[()]
         msg = f"Unsupported type {type(value)}"
         raise TypeError(msg)
-    if isinstance(value, list | tuple):
-        return type(value)(_unwrap(v) for v in value)
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    if isinstance(value, tuple):  # a Shape too: its constructor takes more than the items
+        return tuple(_unwrap(v) for v in value)
     return value
 
 

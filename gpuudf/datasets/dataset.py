@@ -10,6 +10,11 @@ Policy
 - ``read_frames`` returns frames in the dataset's native dtype.  It may return
   a read-only view of the dataset's own memory (or of a memory-mapped file);
   callers that need the frames in a buffer of theirs pass ``out``.
+- ``sync_offset`` is applied here, once for every kind: frame ``k`` of the
+  dataset is stored frame ``k + sync_offset``; frames outside the stored ones
+  are zeros.  Subclasses read stored frames only (``read_stored``).
+- ``tileshape`` is a tiling preference only: its depth caps the tiles of
+  every run; tiles always hold whole frames.
 """
 
 from __future__ import annotations
@@ -25,7 +30,16 @@ import numpy as np
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions, Shape
 
-__all__ = ["DataSet", "Partition", "axes_of", "resolve_shape", "split_evenly"]
+__all__ = [
+    "DataSet",
+    "Partition",
+    "axes_of",
+    "check_sync_offset",
+    "int_argument",
+    "resolve_shape",
+    "split_evenly",
+    "tile_depth_of",
+]
 
 
 @dataclass(frozen=True)
@@ -49,12 +63,41 @@ def split_evenly(num_frames: int, num_partitions: int) -> list[Partition]:
 
 
 class DataSet(ABC):
-    """An N-D detector dataset: nav axes first, ``sig_dims`` signal axes last."""
+    """An N-D detector dataset: nav axes first, ``sig_dims`` signal axes last.
+
+    Parameters
+    ----------
+    shape, dtype
+        The dataset's shape and (native) dtype.
+    num_partitions
+        A fixed partition count, or ``None`` to choose by size.
+    sync_offset
+        In frames: frame ``k`` of the dataset is stored frame ``k +
+        sync_offset``.  Positive skips stored frames at the start, negative
+        puts frames of zeros first; frames past the stored ones are zeros.
+    stored_frames
+        How many frames the data holds (default: the dataset's frame count).
+    tileshape
+        ``(depth, *sig)``: tiles of at most ``depth`` frames
+        (:attr:`preferred_tile_depth`); the sig part is accepted and ignored.
+    """
 
     #: Bytes of native data a partition aims for when no count is given.
     TARGET_PARTITION_NBYTES = 256 * 2**20
 
-    def __init__(self, shape: Shape, dtype: np.dtype[Any], num_partitions: int | None) -> None:
+    #: How ``load`` names the kind (``repr`` and diagnostics show it).
+    kind = "dataset"
+
+    def __init__(
+        self,
+        shape: Shape,
+        dtype: np.dtype[Any],
+        num_partitions: int | None,
+        *,
+        sync_offset: int = 0,
+        stored_frames: int | None = None,
+        tileshape: Any = None,
+    ) -> None:
         if shape.nav_size == 0 or shape.sig_size == 0:
             msg = f"dataset shape {tuple(shape)} is empty"
             raise DataSetError(msg)
@@ -68,6 +111,9 @@ class DataSet(ABC):
         self._shape = shape
         self._dtype = dtype
         self._num_partitions = None if num_partitions is None else int(num_partitions)
+        self._stored_frames = shape.nav_size if stored_frames is None else stored_frames
+        self._sync_offset = check_sync_offset(sync_offset, shape.nav_size, self._stored_frames)
+        self._tile_depth = tile_depth_of(tileshape, shape)
 
     @property
     def shape(self) -> Shape:
@@ -78,6 +124,16 @@ class DataSet(ABC):
     def dtype(self) -> np.dtype[Any]:
         """The dtype of the stored data."""
         return self._dtype
+
+    @property
+    def sync_offset(self) -> int:
+        """Frames skipped (positive) or inserted as zeros (negative) at the start."""
+        return self._sync_offset
+
+    @property
+    def preferred_tile_depth(self) -> int | None:
+        """The most frames a tile holds, from ``tileshape``; ``None`` lets the run choose."""
+        return self._tile_depth
 
     @property
     def frame_nbytes(self) -> int:
@@ -109,7 +165,6 @@ class DataSet(ABC):
         """All frames as one C-contiguous ``(frames, *sig)`` host array, if the data is one."""
         return None
 
-    @abstractmethod
     def read_frames(
         self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
     ) -> np.ndarray[Any, Any]:
@@ -117,8 +172,43 @@ class DataSet(ABC):
 
         ``out`` is filled and returned, unless ``prefer_view`` is set and the
         frames are already in (mapped) memory: then a read-only view of them
-        is returned instead.  Without ``out`` a view or a new array.
+        is returned instead.  Without ``out`` a view or a new array.  The
+        ``sync_offset`` is applied here: frames outside the stored ones are
+        zeros (and always land in ``out``).
         """
+        offset = self._sync_offset
+        if not offset:
+            return self.read_stored(positions, out, prefer_view=prefer_view)
+        stored: Positions
+        if isinstance(positions, range):
+            stored = range(positions.start + offset, positions.stop + offset)
+            valid = np.arange(stored.start, stored.stop, dtype=np.intp)
+        else:
+            stored = valid = np.asarray(positions, dtype=np.intp) + offset
+        inside = (valid >= 0) & (valid < self._stored_frames)
+        if inside.all():
+            return self.read_stored(stored, out, prefer_view=prefer_view)
+        if out is None:
+            out = np.empty((len(positions), *self._shape.sig), dtype=self._dtype)
+        rows = np.flatnonzero(inside)
+        out[~inside] = 0
+        if rows.size:
+            first, last = int(rows[0]), int(rows[-1]) + 1
+            if last - first == rows.size:  # positions ascend: the stored frames are one block of rows
+                part = out[first:last]
+                wanted = stored[first:last] if isinstance(stored, range) else valid[first:last]
+                got = self.read_stored(wanted, part)
+                if got is not part:
+                    part[...] = got
+            else:
+                out[rows] = self.read_stored(valid[rows])
+        return out
+
+    @abstractmethod
+    def read_stored(
+        self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
+    ) -> np.ndarray[Any, Any]:
+        """Stored frames at ``positions`` (all of them held by the data), as :meth:`read_frames` hands them out."""
 
     def release(self) -> None:
         """Close open files until the next read; the engine calls it after each partition.
@@ -130,8 +220,119 @@ class DataSet(ABC):
     def check_unchanged(self) -> None:
         """Raise :class:`DataSetError` if the data no longer is what was loaded (a file that shrank)."""
 
+    def sync_offset_info(self) -> dict[str, int]:
+        """LiberTEM's four counts of frames that ``sync_offset`` moves in or out."""
+        offset, stored, frames = self._sync_offset, self._stored_frames, self._shape.nav_size
+        return {
+            "frames_skipped_start": max(0, offset),
+            "frames_ignored_end": max(0, stored - frames - offset),
+            "frames_inserted_start": max(0, -offset),
+            "frames_inserted_end": max(0, frames - stored + offset),
+        }
+
+    def get_diagnostics(self, min_partitions: int = 1) -> list[tuple[str, str]]:
+        """``(name, value)`` rows describing the dataset, as LiberTEM's ``diagnostics`` lists them.
+
+        Parameters
+        ----------
+        min_partitions
+            The executor's minimum partition count (``Executor.num_workers()``).
+        """
+        partitions = self.get_partitions(min_partitions)
+        first = partitions[0]
+        info = self.sync_offset_info()
+        return [
+            ("Kind", self.kind),
+            ("Shape", str(tuple(self._shape))),
+            ("Navigation shape", str(tuple(self._shape.nav))),
+            ("Signal shape", str(tuple(self._shape.sig))),
+            ("dtype", str(self._dtype)),
+            *self._describe(),
+            ("Partition shape", str((first.num_frames, *self._shape.sig))),
+            ("Number of partitions", str(len(partitions))),
+            ("Tile depth (tileshape)", "chosen per run" if self._tile_depth is None else f"at most {self._tile_depth}"),
+            ("sync_offset", str(self._sync_offset)),
+            ("Number of frames skipped at the beginning", str(info["frames_skipped_start"])),
+            ("Number of frames ignored at the end", str(info["frames_ignored_end"])),
+            ("Number of blank frames inserted at the beginning", str(info["frames_inserted_start"])),
+            ("Number of blank frames inserted at the end", str(info["frames_inserted_end"])),
+        ]
+
+    @property
+    def diagnostics(self) -> list[dict[str, str]]:
+        """LiberTEM's form of :meth:`get_diagnostics`: ``[{"name": ..., "value": ...}, ...]``, one worker."""
+        return [{"name": name, "value": value} for name, value in self.get_diagnostics()]
+
+    def _describe(self) -> list[tuple[str, str]]:
+        """Rows a kind adds to the diagnostics (its file, ...)."""
+        return []
+
+    def _repr_location(self) -> str:
+        """Where the frames come from, for the ``repr`` (a file's path); empty for none."""
+        return ""
+
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} shape={self._shape!r} dtype={self._dtype}>"
+        fields = [self._repr_location(), f"shape={self._shape!r}", f"dtype={self._dtype}", f"kind={self.kind!r}"]
+        fields.append(f"partitions={len(self.get_partitions())}")
+        if self._sync_offset:
+            fields.append(f"sync_offset={self._sync_offset}")
+        return f"<{type(self).__name__} {' '.join(f for f in fields if f)}>"
+
+
+def check_sync_offset(sync_offset: Any, num_frames: int, stored_frames: int) -> int:
+    """``sync_offset`` as an int that leaves at least one stored frame in the dataset.
+
+    Raises
+    ------
+    DataSetError
+        Naming ``sync_offset`` when it is no int, pads every frame with zeros
+        or skips every stored frame.
+    """
+    offset = int_argument("sync_offset", sync_offset)
+    if offset + num_frames <= 0:
+        msg = f"sync_offset={offset} pads all {num_frames} frames with zeros: no frame of the data is left"
+        raise DataSetError(msg)
+    if offset >= stored_frames:
+        msg = f"sync_offset={offset} skips all {stored_frames} frames the data holds: no frame of the data is left"
+        raise DataSetError(msg)
+    return offset
+
+
+def tile_depth_of(tileshape: Any, shape: Shape, name: str = "tileshape") -> int | None:
+    """The depth of a LiberTEM ``tileshape`` ``(depth, *sig)``, checked; ``None`` for none.
+
+    Raises
+    ------
+    DataSetError
+        Naming ``name`` when it is not ``1 + sig_dims`` positive ints.
+    """
+    if tileshape is None:
+        return None
+    axes = axes_of(name, tileshape)
+    if len(axes) != shape.sig_dims + 1:
+        msg = (
+            f"{name}={tuple(axes)} must have {shape.sig_dims + 1} axes, (depth, *sig) for frames of "
+            f"{shape.sig_dims} axes like {tuple(shape.sig)}"
+        )
+        raise DataSetError(msg)
+    return axes[0]
+
+
+def int_argument(name: str, value: Any, minimum: int | None = None) -> int:
+    """``value`` as an int of at least ``minimum``.
+
+    Raises
+    ------
+    DataSetError
+        Naming ``name`` when it is no int or too small.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        msg = f"{name} must be an int, got {value!r}"
+        raise DataSetError(msg)
+    if minimum is not None and value < minimum:
+        msg = f"{name} must be at least {minimum}, got {value}"
+        raise DataSetError(msg)
+    return int(value)
 
 
 def resolve_shape(

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from gpuudf.backends.backend import page_aligned_empty
-from gpuudf.datasets.dataset import DataSet
+from gpuudf.datasets.dataset import DataSet, int_argument
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions, Shape
 
@@ -69,23 +69,6 @@ def allow_memory_maps(allowed: bool = True) -> None:
 def memory_maps_allowed() -> bool:
     """Whether this process reads file frames through memory maps."""
     return _MEMORY_MAPS[0]
-
-
-def int_argument(name: str, value: Any, minimum: int | None = None) -> int:
-    """``value`` as an int of at least ``minimum``.
-
-    Raises
-    ------
-    DataSetError
-        Naming ``name`` when it is no int or too small.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        msg = f"{name} must be an int, got {value!r}"
-        raise DataSetError(msg)
-    if minimum is not None and value < minimum:
-        msg = f"{name} must be at least {minimum}, got {value}"
-        raise DataSetError(msg)
-    return int(value)
 
 
 def checked_path(path: Any, what: str) -> Path:
@@ -175,11 +158,10 @@ class BinaryFrames:
         Where the first frame starts (a header's size).
     frame_shape, dtype
         One frame as stored; ``dtype`` may be of either byte order.
-    first_frame
-        The stored frame that is the dataset's frame 0: positive skips frames,
-        negative puts that many frames of zeros first (a ``sync_offset``).
     num_frames
-        Frames in the dataset.
+        Stored frames the dataset reads (the file must hold them).  Positions
+        are stored frame indices: the dataset applies its ``sync_offset``
+        before it reads (:meth:`DataSet.read_frames`).
     """
 
     def __init__(
@@ -189,7 +171,6 @@ class BinaryFrames:
         offset_nbytes: int,
         frame_shape: tuple[int, ...],
         dtype: np.dtype[Any],
-        first_frame: int,
         num_frames: int,
     ) -> None:
         self.path = path
@@ -200,7 +181,6 @@ class BinaryFrames:
         self.dtype = dtype.newbyteorder("=")
         self.frame_size = math.prod(frame_shape)
         self.frame_nbytes = self.frame_size * dtype.itemsize
-        self.first_frame = first_frame
         self.num_frames = num_frames
         self._fd: int | None = None
         self._closer: weakref.finalize[Any, Any] | None = None
@@ -209,7 +189,7 @@ class BinaryFrames:
     @property
     def required_nbytes(self) -> int:
         """The smallest file size that holds every stored frame the dataset uses."""
-        return self.offset_nbytes + (self.first_frame + self.num_frames) * self.frame_nbytes
+        return self.offset_nbytes + self.num_frames * self.frame_nbytes
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -246,12 +226,12 @@ class BinaryFrames:
     def read(
         self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
     ) -> np.ndarray[Any, Any]:
-        """Frames at dataset ``positions``, native byte order.
+        """Stored frames at ``positions``, native byte order.
 
         Parameters
         ----------
         positions
-            Flat dataset frame indices.
+            Stored frame indices, from 0 to ``num_frames - 1``.
         out
             Where to put them; allocated when ``None``.
         prefer_view
@@ -269,10 +249,9 @@ class BinaryFrames:
         runs = consecutive_runs(positions)
         if mapped and (prefer_view or out is None) and self.stored_dtype.isnative and len(runs) == 1:
             start, stop = runs[0]
-            if start + self.first_frame >= 0:
-                segments = self.file_segments(start + self.first_frame, stop - start)
-                if len(segments) == 1:
-                    return self._map(segments[0][0], stop - start, start)
+            segments = self.file_segments(start, stop - start)
+            if len(segments) == 1:
+                return self._map(segments[0][0], stop - start, start)
         if out is None:
             nbytes = len(positions) * self.frame_nbytes
             out = page_aligned_empty(nbytes).view(self.dtype).reshape(len(positions), *self.frame_shape)
@@ -280,16 +259,7 @@ class BinaryFrames:
         row = 0
         for start, stop in runs:
             frame = start
-            stored_start = start + self.first_frame
-            if stored_start < 0:  # frames before the file's first one: zeros
-                pad = min(-stored_start, stop - start)
-                raw[row : row + pad] = 0
-                row += pad
-                frame += pad
-                stored_start += pad
-            if frame == stop:
-                continue
-            for position, count in self.file_segments(stored_start, stop - frame):
+            for position, count in self.file_segments(start, stop - start):
                 target = raw[row : row + count]
                 if mapped:
                     np.copyto(target, self._map(position, count, frame).reshape(count, -1).view(np.uint8))
@@ -319,7 +289,7 @@ class BinaryFrames:
     def _map(self, position: int, count: int, first: int) -> np.ndarray[Any, Any]:
         """A read-only view of ``count`` frames stored from byte ``position``, mapping just their bytes.
 
-        ``first`` is the dataset index of the first of them, for messages.
+        ``first`` is the stored index of the first of them, for messages.
         """
         fd = self._descriptor()
         end = position + count * self.frame_nbytes
@@ -380,24 +350,40 @@ class BinaryFileDataSet(DataSet):
     """A dataset whose frames lie back to back in one file (raw, ``.npy``, contiguous HDF5).
 
     Subclasses check their format's header and build the :class:`BinaryFrames`;
-    this class checks the file's size and reads.
+    this class checks the file's size and reads.  ``sync_offset``,
+    ``stored_frames`` and ``tileshape`` are :class:`DataSet`'s.
     """
 
     #: How the format is named in messages.
     what = "file dataset"
 
     def __init__(
-        self, frames: BinaryFrames, shape: Shape, num_partitions: int | None, *, describe_need: str = ""
+        self,
+        frames: BinaryFrames,
+        shape: Shape,
+        num_partitions: int | None,
+        *,
+        describe_need: str = "",
+        sync_offset: int = 0,
+        stored_frames: int | None = None,
+        tileshape: Any = None,
     ) -> None:
-        super().__init__(shape, frames.dtype, num_partitions)
         size = frames.path.stat().st_size
         if size < frames.required_nbytes:
             msg = (
                 f"{self.what}: {frames.path} holds {size} bytes, too few for {shape.nav_size} frames of "
-                f"{shape.sig} {frames.stored_dtype} ({frames.frame_nbytes} bytes each){describe_need}: "
+                f"{tuple(shape.sig)} {frames.stored_dtype} ({frames.frame_nbytes} bytes each){describe_need}: "
                 f"it needs {frames.required_nbytes} bytes"
             )
             raise DataSetError(msg)
+        super().__init__(
+            shape,
+            frames.dtype,
+            num_partitions,
+            sync_offset=sync_offset,
+            stored_frames=stored_frames,
+            tileshape=tileshape,
+        )
         self._binary = frames
 
     @property
@@ -405,10 +391,10 @@ class BinaryFileDataSet(DataSet):
         """The file the frames are read from."""
         return self._binary.path
 
-    def read_frames(
+    def read_stored(
         self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
     ) -> np.ndarray[Any, Any]:
-        """Frames at ``positions``, from the file; see :meth:`BinaryFrames.read`."""
+        """Stored frames at ``positions``, from the file; see :meth:`BinaryFrames.read`."""
         return self._binary.read(positions, out, prefer_view=prefer_view)
 
     def release(self) -> None:
@@ -426,5 +412,8 @@ class BinaryFileDataSet(DataSet):
             )
             raise DataSetError(msg)
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {str(self.path)!r} shape={self.shape!r} dtype={self.dtype}>"
+    def _repr_location(self) -> str:
+        return repr(str(self.path))
+
+    def _describe(self) -> list[tuple[str, str]]:
+        return [("File", str(self.path))]

@@ -33,6 +33,7 @@ import numpy as np
 
 from gpuudf.datasets.dataset import DataSet, Partition, resolve_shape, split_evenly
 from gpuudf.datasets.files import BinaryFrames, checked_path, consecutive_runs, numeric_dtype
+from gpuudf.datasets.hdf5_chunks import ChunkedFrames
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions
 
@@ -42,12 +43,6 @@ __all__ = ["MAX_CHUNK_CACHE_NBYTES", "ChunkedFrames", "H5DataSet", "chunk_aligne
 MAX_CHUNK_CACHE_NBYTES = 128 * 2**20
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-#: Frame-offset tables of this process, by file, array, mtime and size: a
-#: dataset arrives anew with each run's plan, its file usually unchanged.
-_OFFSET_TABLES: dict[tuple[str, str, int, int], np.ndarray[Any, np.dtype[np.int64]]] = {}
-_OFFSET_TABLES_KEPT = 8
-_OFFSET_TABLES_LOCK = threading.Lock()
 
 
 def has_hdf5_signature(path: Path) -> bool:
@@ -127,102 +122,6 @@ def _chunks_hold_whole_frames(array: Any, split: int) -> bool:
     return bool(array.id.get_num_chunks() == math.prod(grid))
 
 
-class ChunkedFrames(BinaryFrames):
-    """Frames in the unfiltered chunks of an HDF5 array, each chunk whole frames.
-
-    The chunks' byte offsets are read from the file's chunk index on first
-    use in each process, and turned into a table of each frame's offset: its
-    chunk's offset plus its place inside the chunk (edge chunks are stored
-    at full size).
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        ds_path: str,
-        stored_nav: tuple[int, ...],
-        chunk_nav: tuple[int, ...],
-        frame_shape: tuple[int, ...],
-        dtype: np.dtype[Any],
-        num_frames: int,
-    ) -> None:
-        super().__init__(
-            path, offset_nbytes=0, frame_shape=frame_shape, dtype=dtype, first_frame=0, num_frames=num_frames
-        )
-        self.ds_path = ds_path
-        self.stored_nav = stored_nav
-        self.chunk_nav = chunk_nav
-        self._frame_offsets: np.ndarray[Any, np.dtype[np.int64]] | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_frame_offsets"] = None
-        return state
-
-    def _offsets(self) -> np.ndarray[Any, np.dtype[np.int64]]:
-        """Each frame's byte offset in the file, flat (8 bytes per frame), built once per process."""
-        offsets = self._frame_offsets
-        if offsets is None:
-            status = self.path.stat()
-            key = (str(self.path), self.ds_path, status.st_mtime_ns, status.st_size)
-            with _OFFSET_TABLES_LOCK:  # a CUDA worker reads pieces of a tile in several threads
-                offsets = _OFFSET_TABLES.get(key)
-                if offsets is None:
-                    try:
-                        offsets = self._read_frame_offsets()
-                    except DataSetError:
-                        raise
-                    except Exception as exc:
-                        msg = f"{self.path}:{self.ds_path}: its chunk index cannot be read: {exc!r}"
-                        raise DataSetError(msg) from exc
-                    if len(_OFFSET_TABLES) >= _OFFSET_TABLES_KEPT:
-                        _OFFSET_TABLES.pop(next(iter(_OFFSET_TABLES)))
-                    _OFFSET_TABLES[key] = offsets
-            self._frame_offsets = offsets
-        return offsets
-
-    def _read_frame_offsets(self) -> np.ndarray[Any, np.dtype[np.int64]]:
-        import h5py  # noqa: PLC0415 - only HDF5 datasets need it
-
-        grid = tuple(math.ceil(n / c) for n, c in zip(self.stored_nav, self.chunk_nav, strict=True))
-        chunk_offsets = np.full(grid, -1, dtype=np.int64)
-        dims = len(self.chunk_nav)
-
-        def note(info: Any) -> None:
-            index = tuple(o // c for o, c in zip(info.chunk_offset[:dims], self.chunk_nav, strict=True))
-            if all(i < n for i, n in zip(index, grid, strict=True)):  # a resizable array may have grown since
-                chunk_offsets[index] = info.byte_offset
-
-        with h5py.File(self.path, "r", locking=False) as file:
-            array = file[self.ds_path]
-            if hasattr(array.id, "chunk_iter"):
-                array.id.chunk_iter(note)
-            else:  # pragma: no cover - HDF5 before 1.14
-                for i in range(array.id.get_num_chunks()):
-                    note(array.id.get_chunk_info(i))
-        if (chunk_offsets < 0).any():
-            msg = f"{self.path}:{self.ds_path}: chunks went missing after the file was loaded"
-            raise DataSetError(msg)
-        index = np.unravel_index(np.arange(self.num_frames), self.stored_nav)
-        chunk = tuple(i // c for i, c in zip(index, self.chunk_nav, strict=True))
-        inside = np.ravel_multi_index(tuple(i % c for i, c in zip(index, self.chunk_nav, strict=True)), self.chunk_nav)
-        offsets: np.ndarray[Any, np.dtype[np.int64]] = chunk_offsets[chunk] + inside * self.frame_nbytes
-        return offsets
-
-    def file_segments(self, stored_start: int, count: int) -> list[tuple[int, int]]:
-        """Pieces of consecutive bytes: a chunk's frames along the last nav axis, or more where chunks adjoin."""
-        positions = self._offsets()[stored_start : stored_start + count]
-        if positions[-1] - positions[0] == (count - 1) * self.frame_nbytes and (
-            count < 3 or (np.diff(positions) == self.frame_nbytes).all()
-        ):
-            return [(int(positions[0]), count)]
-        breaks = np.flatnonzero(np.diff(positions) != self.frame_nbytes) + 1
-        starts = np.concatenate([[0], breaks])
-        stops = np.concatenate([breaks, [count]])
-        return [(int(positions[a]), int(b - a)) for a, b in zip(starts, stops, strict=True)]
-
-
 def _arrays_in(group: Any) -> list[tuple[str, tuple[int, ...]]]:
     import h5py  # noqa: PLC0415 - only HDF5 datasets need it
 
@@ -260,9 +159,17 @@ class H5DataSet(DataSet):
     num_partitions
         Fixed partition count; by default chosen from the data size and the
         executor's workers, on chunk boundaries.
+    sync_offset
+        In frames: frame ``k`` is the array's frame ``k + sync_offset``;
+        positive skips frames at the start (the last ones read as zeros),
+        negative puts frames of zeros first.
+    tileshape
+        LiberTEM's ``(depth, *sig)``: tiles of at most ``depth`` frames; the
+        sig part is accepted, tiles hold whole frames.
     """
 
     what = "hdf5 dataset"
+    kind = "hdf5"
 
     def __init__(
         self,
@@ -273,6 +180,8 @@ class H5DataSet(DataSet):
         nav_shape: tuple[int, ...] | None = None,
         sig_shape: tuple[int, ...] | None = None,
         num_partitions: int | None = None,
+        sync_offset: int = 0,
+        tileshape: tuple[int, ...] | None = None,
     ) -> None:
         resolved = checked_path(path, self.what)
         if not has_hdf5_signature(resolved):
@@ -302,7 +211,7 @@ class H5DataSet(DataSet):
             splits = [k for k in range(1, len(stored_shape)) if math.prod(stored_shape[k:]) == shape.sig_size]
             if not splits:
                 msg = (
-                    f"{self.what}: frames of shape {shape.sig} are not whole trailing axes of "
+                    f"{self.what}: frames of shape {tuple(shape.sig)} are not whole trailing axes of "
                     f"{resolved}:{array.name}, shape {stored_shape}"
                 )
                 raise DataSetError(msg)
@@ -321,7 +230,9 @@ class H5DataSet(DataSet):
             self.ds_path: str = array.name if _in_file(array, resolved) or ds_path is None else ds_path
             self.chunks: tuple[int, ...] | None = None if array.chunks is None else tuple(array.chunks)
             self.compression: str | None = array.compression
-        super().__init__(shape, stored_dtype.newbyteorder("="), num_partitions)
+        super().__init__(
+            shape, stored_dtype.newbyteorder("="), num_partitions, sync_offset=sync_offset, tileshape=tileshape
+        )
         self.path = resolved
         self._stored_nav = stored_shape[:split]
         self._stored_sig = stored_shape[split:]
@@ -332,7 +243,6 @@ class H5DataSet(DataSet):
                 offset_nbytes=offset,
                 frame_shape=shape.sig,
                 dtype=stored_dtype,
-                first_frame=0,
                 num_frames=shape.nav_size,
             )
         elif chunks_direct:
@@ -450,10 +360,10 @@ class H5DataSet(DataSet):
         # w0=1: a chunk read to its end is evicted first, as tiles move on
         return {"rdcc_nbytes": nbytes, "rdcc_nslots": slots, "rdcc_w0": 1.0}
 
-    def read_frames(
+    def read_stored(
         self, positions: Positions, out: np.ndarray[Any, Any] | None = None, *, prefer_view: bool = False
     ) -> np.ndarray[Any, Any]:
-        """Frames at ``positions``, read into ``out`` (or a new array; a mapped view for contiguous arrays)."""
+        """Stored frames at ``positions``, read into ``out`` (or a new array; a mapped view where bytes are read)."""
         if self._binary is not None:
             return self._binary.read(positions, out, prefer_view=prefer_view)
         if out is None:
@@ -486,5 +396,14 @@ class H5DataSet(DataSet):
                 row += count
         return out
 
-    def __repr__(self) -> str:
-        return f"<H5DataSet {str(self.path)!r}:{self.ds_path} shape={self.shape!r} dtype={self.dtype}>"
+    def _repr_location(self) -> str:
+        return f"{str(self.path)!r}:{self.ds_path}"
+
+    def _describe(self) -> list[tuple[str, str]]:
+        return [
+            ("File", str(self.path)),
+            ("Array (ds_path)", self.ds_path),
+            ("chunks", str(self.chunks)),
+            ("compression", str(self.compression)),
+            ("Read from the file's bytes", "yes" if self.reads_file_directly else "no, through h5py"),
+        ]

@@ -55,9 +55,17 @@ class NpyDataSet(BinaryFileDataSet):
     num_partitions
         Fixed partition count; by default chosen from the data size and the
         executor's workers.
+    sync_offset
+        In frames: frame ``k`` is the array's frame ``k + sync_offset``;
+        positive skips frames at the start (the last ones read as zeros),
+        negative puts frames of zeros first.
+    tileshape
+        LiberTEM's ``(depth, *sig)``: tiles of at most ``depth`` frames; the
+        sig part is accepted, tiles hold whole frames.
     """
 
     what = "npy dataset"
+    kind = "npy"
 
     def __init__(
         self,
@@ -67,6 +75,8 @@ class NpyDataSet(BinaryFileDataSet):
         nav_shape: tuple[int, ...] | None = None,
         sig_shape: tuple[int, ...] | None = None,
         num_partitions: int | None = None,
+        sync_offset: int = 0,
+        tileshape: tuple[int, ...] | None = None,
     ) -> None:
         resolved = checked_path(path, self.what)
         array_shape, fortran_order, dtype, offset = read_npy_header(resolved)
@@ -86,6 +96,13 @@ class NpyDataSet(BinaryFileDataSet):
             raise DataSetError(msg)
         shape = resolve_shape(array_shape, sig_dims, nav_shape, sig_shape)
         frames = BinaryFrames(
-            resolved, offset_nbytes=offset, frame_shape=shape.sig, dtype=dtype, first_frame=0, num_frames=shape.nav_size
+            resolved, offset_nbytes=offset, frame_shape=shape.sig, dtype=dtype, num_frames=shape.nav_size
         )
-        super().__init__(frames, shape, num_partitions, describe_need=f" after its {offset}-byte header")
+        super().__init__(
+            frames,
+            shape,
+            num_partitions,
+            describe_need=f" after its {offset}-byte header",
+            sync_offset=sync_offset,
+            tileshape=tileshape,
+        )

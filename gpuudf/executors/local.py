@@ -9,7 +9,10 @@ Policy
   (single-threaded BLAS), one CUDA worker per GPU.
 - Each run's shared part (the plan: UDF classes and parameters, the dataset
   handle) is pickled once with cloudpickle and sent once to each worker that
-  gets a task of the run; a task itself is only its partition.
+  gets a task of the run; a task itself is only its partition.  Tasks are
+  read from the run's list when dispatched: one whose shared part is another
+  object than the one its worker last got (a parameter update replaced the
+  tasks) sends that one first, pickled once for all workers.
 - Scheduling follows :mod:`gpuudf.executors.scheduling` (pull-based,
   routed by array backend, queue depth two, CPU fallback after device OOM).
 - The main process never blocks a worker: results are taken as they come
@@ -84,7 +87,7 @@ class _WorkerProcess:
     process: subprocess.Popen[bytes]
     conn: Connection
     queued: collections.deque[int] = field(default_factory=collections.deque)
-    runs_sent: set[int] = field(default_factory=set)
+    shared_sent: tuple[int, int] | None = None  # (run id, id of the shared part) it holds
 
 
 def _array_backend_of(device: str) -> str:
@@ -208,14 +211,15 @@ class LocalExecutor(Executor):
         self._start_workers()
         run_id = next(self._run_ids)
         self._task_times = {}  # a worker's pace counts within one run only
-        payload = _pickle_shared(tasks[0])
+        payloads: dict[int, tuple[Any, bytes]] = {}  # id(shared) -> (shared, its pickle), for this run
+        _pickle_shared(tasks[0], payloads)  # a plan that does not pickle fails before any dispatch
         pending = collections.deque(PendingTask(index=i, backends=tuple(t.backends)) for i, t in enumerate(tasks))
         running: dict[int, int] = {}  # task index -> worker index
         reported: dict[int, int] = {}  # task index -> frames reported by tile messages
         remaining = len(tasks)
         try:
             while remaining:
-                self._assign(tasks, pending, running, run_id, payload)
+                self._assign(tasks, pending, running, run_id, payloads)
                 if not running:
                     msg = "no worker can run the remaining tasks (their array backends are not offered)"
                     raise WorkerError(msg)
@@ -385,7 +389,7 @@ class LocalExecutor(Executor):
         pending: collections.deque[PendingTask],
         running: dict[int, int],
         run_id: int,
-        payload: bytes,
+        payloads: dict[int, tuple[Any, bytes]],
     ) -> None:
         progress = True
         while progress and pending:
@@ -400,11 +404,12 @@ class LocalExecutor(Executor):
                 if not self._worth_taking(index, chosen, pending):
                     continue
                 del pending[position]
+                task = tasks[chosen.index]  # read now: a parameter update may have replaced it
                 try:
-                    if run_id not in worker.runs_sent:
-                        worker.conn.send(("run", run_id, payload))
-                        worker.runs_sent = {run_id}
-                    worker.conn.send(("task", chosen.index, run_id, tasks[chosen.index].own))
+                    if worker.shared_sent != (run_id, id(task.shared)):
+                        worker.conn.send(("run", run_id, _pickle_shared(task, payloads)))
+                        worker.shared_sent = (run_id, id(task.shared))
+                    worker.conn.send(("task", chosen.index, run_id, task.own))
                 except OSError:
                     self._check_alive({index}, running, tasks, dead=True)  # raises WorkerError
                 worker.queued.append(chosen.index)
@@ -533,11 +538,16 @@ class LocalExecutor(Executor):
         running.clear()
 
 
-def _pickle_shared(task: Task) -> bytes:
-    import cloudpickle  # noqa: PLC0415 - only runs on worker processes pay for it
+def _pickle_shared(task: Task, payloads: dict[int, tuple[Any, bytes]]) -> bytes:
+    """The task's class and shared part, pickled once per distinct shared object of a run."""
+    shared = task.shared
+    entry = payloads.get(id(shared))
+    if entry is None:
+        import cloudpickle  # noqa: PLC0415 - only runs on worker processes pay for it
 
-    payload: bytes = cloudpickle.dumps((type(task), task.shared))
-    return payload
+        # the object is kept with its pickle, so that its id is not reused during the run
+        entry = payloads[id(shared)] = (shared, cloudpickle.dumps((type(task), shared)))
+    return entry[1]
 
 
 def _loads(payload: bytes) -> Any:

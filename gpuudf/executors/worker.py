@@ -6,9 +6,11 @@ multiprocessing's ``spawn`` (which would re-run the user's script).
 
 Protocol (pickled tuples over one connection)
 ---------------------------------------------
-main → worker: ``("run", run_id, payload)`` once per run (cloudpickle of the
-task class and the run's shared part), ``("task", task_id, run_id, own)``,
-``("cancel", run_id)``, ``("stop",)``.
+main → worker: ``("run", run_id, payload)`` before the worker's first task of
+a run (cloudpickle of the task class and the run's shared part), and again
+with the same ``run_id`` when the shared part changed (a parameter update):
+it replaces what the worker holds for the run, for the tasks that follow it;
+``("task", task_id, run_id, own)``, ``("cancel", run_id)``, ``("stop",)``.
 
 worker → main: its process id on connecting, ``("ready", description)`` (or
 ``("failed", exception_payload, traceback_text)`` when its device cannot be used), ``("tile", task_id, frames)``
@@ -79,6 +81,8 @@ class _Worker:
         allow_memory_maps()
         self.conn = conn
         self.backend = make_backend(device)
+        if self.backend.device_class == "cpu":
+            self.backend.threads_per_worker = 1  # the executor started us with one BLAS/OpenMP thread
         self.inbox: collections.deque[tuple[Any, ...]] = collections.deque()
         self.cancelled_runs: set[int] = set()
         self.runs: dict[int, tuple[Any, Any] | _LoadFailure] = {}
@@ -119,7 +123,7 @@ class _Worker:
                     loaded = cloudpickle.loads(payload)
                 except Exception as exc:  # noqa: BLE001 - each task of the run reports it
                     loaded = _LoadFailure(exc, "".join(traceback.format_exception(exc)))
-                self.runs = {run_id: loaded}  # one run at a time
+                self.runs = {run_id: loaded}  # one run at a time; a second "run" replaces its plan
                 # after loading the new plan, so that a dataset it shares stays mapped
                 release_unused_shared_frames()
                 self.cancelled_runs = {r for r in self.cancelled_runs if r >= run_id}

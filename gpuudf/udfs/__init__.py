@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gpuudf.udfs.noop import NoOpUDF
 from gpuudf.udfs.sum import SumSigUDF, SumUDF
 
-__all__ = ["SumSigUDF", "SumUDF"]
+__all__ = ["NoOpUDF", "SumSigUDF", "SumUDF"]
