@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from gpuudf.aux_data import AuxData
 from gpuudf.backends import detect
-from gpuudf.buffers import ArrayWithMask, BufferWrapper
 from gpuudf.context import Context, UDFResults
 from gpuudf.errors import (
     BackendUnavailableError,
@@ -23,6 +22,7 @@ from gpuudf.errors import (
     WorkerError,
 )
 from gpuudf.meta import UDFMeta
+from gpuudf.results import ArrayWithMask, BufferWrapper
 from gpuudf.runner import CancelHandle
 from gpuudf.shape import Shape
 from gpuudf.slice import Slice

@@ -11,8 +11,9 @@ from gpuudf.datasets import DataSet, load
 from gpuudf.display import DisplayInfo, describe
 from gpuudf.errors import ExecutorSpecException, UDFRunCancelled
 from gpuudf.executors import Executor, InlineExecutor, LocalExecutor
+from gpuudf.planning import check_udf_instance
 from gpuudf.progress import ProgressCallback, RunProgress, check_progress
-from gpuudf.runner import CancelHandle, Results, UDFRun, check_udf_instance
+from gpuudf.runner import CancelHandle, Results, UDFRun
 from gpuudf.udf import UDF
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Policy: nothing is read and nothing runs.  The dataset describes itself
 (:meth:`DataSet.get_diagnostics`); a UDF is copied, and the copy is prepared
-as a run prepares its host copy (:func:`gpuudf.runner.give_host_meta`), so
+as a run prepares its host copy (:func:`gpuudf.planning.give_host_meta`), so
 the method, dtypes and shapes shown are those a run would use.  The user's
 UDF object is left untouched.  The HTML is escaped throughout.
 """
@@ -18,8 +18,8 @@ import numpy as np
 
 from gpuudf.buffers import validate_declarations
 from gpuudf.datasets import DataSet
+from gpuudf.planning import give_host_meta
 from gpuudf.roi import normalize_roi
-from gpuudf.runner import give_host_meta
 from gpuudf.udf import UDF, process_method_of
 
 __all__ = ["DisplayInfo", "InfoTable", "describe"]

@@ -23,39 +23,28 @@ from __future__ import annotations
 import copy
 import math
 import threading
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from gpuudf.aux_data import AuxData
 from gpuudf.backends import NumpyBackend
-from gpuudf.buffers import (
-    ArrayWithMask,
-    BufferDeclaration,
-    BufferViews,
-    BufferWrapper,
-    declare_buffer,
-    validate_declarations,
-)
+from gpuudf.buffers import BufferDeclaration, BufferViews, declare_buffer, validate_declarations
 from gpuudf.datasets import DataSet
 from gpuudf.errors import (
-    BackendUnavailableError,
-    MissingMergeError,
     UDFDefinitionError,
     UDFRunCancelled,
     UndeclaredBufferError,
 )
 from gpuudf.executors import Executor
+from gpuudf.planning import bind_host_params, check_merge, check_udf_instance, give_host_meta, negotiate_backends
+from gpuudf.results import ArrayWithMask, BufferWrapper
 from gpuudf.roi import normalize_roi
-from gpuudf.shape import Shape
 from gpuudf.task import PartitionResult, PartitionTask, RunPlan, UDFSpec
-from gpuudf.udf import UDF, UDFMeta, UDFParams, UDFTaskData, process_method_of
+from gpuudf.udf import UDF, UDFParams, UDFTaskData, process_method_of
 
-__all__ = ["KNOWN_ARRAY_BACKENDS", "CancelHandle", "UDFRun", "check_udf_instance", "give_host_meta", "run_udfs"]
-
-KNOWN_ARRAY_BACKENDS = ("numpy", "cupy")
+__all__ = ["CancelHandle", "UDFRun"]
 
 Results = dict[str, BufferWrapper]
 
@@ -73,143 +62,6 @@ class _HostUDF:
     raw: dict[str, np.ndarray[Any, Any]]
     dest: BufferViews
     src: BufferViews
-
-
-#: Backend names of LiberTEM that gpuudf has no worker for (sparse arrays, NumPy on a GPU's
-#: device class); a UDF listing them besides numpy or cupy runs on those.
-_LIBERTEM_ONLY_BACKENDS = frozenset(
-    {
-        "cuda",
-        "sparse.COO",
-        "sparse.GCXS",
-        "sparse.DOK",
-        "scipy.sparse.coo_matrix",
-        "scipy.sparse.csr_matrix",
-        "scipy.sparse.csc_matrix",
-        "scipy.sparse.coo_array",
-        "scipy.sparse.csr_array",
-        "scipy.sparse.csc_array",
-        "cupyx.scipy.sparse.coo_matrix",
-        "cupyx.scipy.sparse.csr_matrix",
-        "cupyx.scipy.sparse.csc_matrix",
-    }
-)
-
-
-def _check_backends(name: str, backends: object) -> tuple[str, ...]:
-    if isinstance(backends, str):
-        backends = (backends,)  # LiberTEM accepts a single name
-    if not isinstance(backends, Iterable):
-        msg = f"{name} backends must be a tuple of names, got {backends!r}"
-        raise UDFDefinitionError(msg)
-    names = tuple(backends)
-    unknown = [b for b in names if b not in KNOWN_ARRAY_BACKENDS and b not in _LIBERTEM_ONLY_BACKENDS]
-    known = tuple(b for b in names if b in KNOWN_ARRAY_BACKENDS)
-    if unknown or not known:
-        msg = f"{name} names array backends {names}; known: {KNOWN_ARRAY_BACKENDS}"
-        raise UDFDefinitionError(msg)
-    return known
-
-
-def check_udf_instance(udf: object) -> None:
-    """Raise ``TypeError`` unless ``udf`` is a UDF instance (a class is the common slip)."""
-    if isinstance(udf, type) and issubclass(udf, UDF):
-        msg = f"expected a UDF instance, got the class {udf.__name__}: pass {udf.__name__}(...) instead"
-        raise TypeError(msg)
-    if not isinstance(udf, UDF):
-        msg = f"{udf!r} is not a UDF instance (subclass gpuudf.UDF and pass an instance)"
-        raise TypeError(msg)
-
-
-def _negotiate_backends(udfs: Sequence[UDF], allowed: Sequence[str] | None, offered: Sequence[str]) -> tuple[str, ...]:
-    """Array backends every UDF accepts, the user allows and a worker offers."""
-    common = list(_check_backends(type(udfs[0]).__name__, udfs[0].get_backends()))
-    for udf in udfs[1:]:
-        theirs = _check_backends(type(udf).__name__, udf.get_backends())
-        common = [b for b in common if b in theirs]
-    if not common:
-        listing = ", ".join(f"{type(u).__name__}: {u.get_backends()}" for u in udfs)
-        msg = f"the UDFs of this run share no array backend ({listing})"
-        raise UDFDefinitionError(msg)
-    if allowed is not None:
-        allowed = _check_backends("run_udf(backends=...)", allowed)
-        common = [b for b in common if b in allowed]
-        if not common:
-            msg = f"backends={tuple(allowed)} excludes every backend the UDFs accept"
-            raise UDFDefinitionError(msg)
-    usable = tuple(b for b in common if b in offered)
-    if not usable:
-        need = " or ".join(common)
-        msg = f"the run needs {need}, but the executor's workers offer only {tuple(offered)}" + (
-            ": no usable CUDA GPU was found" if "cupy" in common else ""
-        )
-        raise BackendUnavailableError(msg)
-    return usable
-
-
-def _input_dtype(udf: UDF, dataset: DataSet) -> np.dtype[Any]:
-    preferred = udf.get_preferred_input_dtype()
-    try:
-        return np.result_type(preferred, dataset.dtype)
-    except TypeError as exc:
-        msg = f"{type(udf).__name__}.get_preferred_input_dtype() returned {preferred!r}: {exc}"
-        raise UDFDefinitionError(msg) from None
-
-
-def _host_params(udf: UDF, shape: Shape, roi: np.ndarray[Any, np.dtype[np.bool_]] | None) -> None:
-    """Check the host copy's aux data and bind them as on the host: every selected frame's entries."""
-    positions = range(shape.nav_size) if roi is None else np.flatnonzero(roi)
-    for name, value in udf._kwargs.items():  # noqa: SLF001 - the engine owns the binding
-        if isinstance(value, AuxData):
-            value.check(type(udf).__name__, name, shape)
-            udf.params.__dict__[name] = value.rows(positions, shape)
-
-
-def give_host_meta(udf: UDF, dataset: DataSet, roi: np.ndarray[Any, np.dtype[np.bool_]] | None) -> np.dtype[Any]:
-    """Make a host copy of ``udf`` ready to declare its buffers for a run over ``dataset``.
-
-    Gives it the host's ``meta`` and binds its parameters as on the host;
-    ``UDFRun`` and ``Context.display`` both prepare their copies so.
-
-    Parameters
-    ----------
-    udf
-        A copy (``udf.copy()``), never the user's object.
-    dataset
-        The run's dataset.
-    roi
-        The flat mask of :func:`gpuudf.roi.normalize_roi`, or ``None``.
-
-    Returns
-    -------
-    numpy.dtype
-        The UDF's input dtype for this dataset.
-    """
-    input_dtype = _input_dtype(udf, dataset)
-    udf.meta = UDFMeta(
-        dataset_shape=dataset.shape,
-        dataset_dtype=dataset.dtype,
-        input_dtype=input_dtype,
-        roi=roi,
-        device_class="cpu",
-        device_id=None,
-        array_backend="numpy",
-    )
-    _host_params(udf, dataset.shape, roi)
-    return input_dtype
-
-
-def _check_merge(udf: UDF, declarations: Mapping[str, BufferDeclaration]) -> None:
-    if type(udf).merge is not UDF.merge:
-        return
-    needing = [n for n, d in declarations.items() if d.allocated_on_workers and d.kind != "nav"]
-    if needing:
-        msg = (
-            f"{type(udf).__name__} has {'/'.join(sorted({declarations[n].kind for n in needing}))} "
-            f"buffers ({', '.join(needing)}) but no merge(self, dest, src): only nav buffers "
-            "merge by default; define how two partial results combine"
-        )
-        raise MissingMergeError(msg)
 
 
 class UDFRun:
@@ -250,7 +102,7 @@ class UDFRun:
         shape = dataset.shape
         self.roi = normalize_roi(roi, shape.nav)
         host_copies = [udf.copy() for udf in udfs]
-        array_backends = _negotiate_backends(host_copies, backends, executor.array_backends())
+        array_backends = negotiate_backends(host_copies, backends, executor.array_backends())
 
         all_positions = range(shape.nav_size) if self.roi is None else np.flatnonzero(self.roi)
         self.num_selected = len(all_positions)
@@ -261,7 +113,7 @@ class UDFRun:
             input_dtype = give_host_meta(udf, dataset, self.roi)
             declarations = validate_declarations(name, udf.get_result_buffers())
             methods.append(process_method_of(udf))
-            _check_merge(udf, declarations)
+            check_merge(udf, declarations)
             input_dtypes.append(input_dtype)
             declarations_all.append(declarations)
             raw = {
@@ -505,7 +357,7 @@ class UDFRun:
                 twin = copy.copy(host.udf)
                 twin._kwargs = dict(spec.kwargs)  # noqa: SLF001 - the host copy is the run's own
                 twin.params = UDFParams(**{**vars(host.udf.params), **entry})
-                _host_params(twin, self.dataset.shape, self.roi)
+                bind_host_params(twin, self.dataset.shape, self.roi)
                 bound.append((host.udf, twin._kwargs, twin.params))  # noqa: SLF001
             self.plan = plan
             # in place, in one step: the executor holds this list and reads it at dispatch
@@ -548,17 +400,3 @@ class CancelHandle:
         if self._event.is_set():
             msg = "the run was cancelled"
             raise UDFRunCancelled(msg)
-
-
-def run_udfs(
-    executor: Executor,
-    dataset: DataSet,
-    udfs: Sequence[UDF],
-    roi: Any = None,
-    backends: Sequence[str] | None = None,
-) -> list[Results]:
-    """Run ``udfs`` in one pass over ``dataset`` and return their results."""
-    run = UDFRun(dataset, udfs, executor, roi=roi, backends=backends)
-    for _ in run.run():
-        pass
-    return run.results()

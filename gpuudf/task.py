@@ -26,7 +26,7 @@ from gpuudf.aux_data import AuxData
 from gpuudf.backends import Backend, NumpyBackend
 from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.datasets import DataSet, Partition
-from gpuudf.errors import DataSetError, DeviceOutOfMemoryError
+from gpuudf.errors import DataSetError, DeviceOutOfMemoryError, UnpicklableParameterError
 from gpuudf.shape import Positions
 from gpuudf.udf import UDF, UDFMeta, UDFTaskData
 
@@ -364,6 +364,23 @@ class PartitionTask:
         partition = self.partition
         frames = f"frames {partition.start}-{partition.stop - 1}"
         return DataSetError(f"partition {partition.index} ({frames}) of {self.plan.dataset!r}: {exc}")
+
+    def pickling_failure(self, exc: Exception) -> Exception:
+        """The UDF parameter that does not pickle, by UDF class and name; else ``exc`` itself."""
+        import cloudpickle  # noqa: PLC0415 - only runs with worker processes pay for it
+
+        for spec in self.plan.udfs:
+            for name, value in spec.kwargs.items():
+                try:
+                    cloudpickle.dumps(value)
+                except Exception as cause:  # noqa: BLE001 - any failure to pickle is the answer
+                    msg = (
+                        f"{spec.udf_class.__qualname__} parameter {name!r} ({type(value).__qualname__}) cannot be "
+                        f"sent to worker processes: {cause}. UDF parameters must pickle; create such objects "
+                        "in get_task_data() instead, or run on InlineExecutor"
+                    )
+                    return UnpicklableParameterError(msg)
+        return exc
 
     def failure_cause(self) -> Exception | None:
         """Why this task may have killed its worker, found from here: a file that shrank during the run."""

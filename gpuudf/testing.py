@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from gpuudf.backends.cuda import cupy_usable
-from gpuudf.buffers import BufferWrapper
 from gpuudf.context import Context
 from gpuudf.datasets import DataSet
 from gpuudf.executors import InlineExecutor
+from gpuudf.results import BufferWrapper
 from gpuudf.udf import UDF
 
 __all__ = ["RTOL_BY_ITEMSIZE", "assert_backends_agree", "usable_devices"]

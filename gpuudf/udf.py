@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from gpuudf.aux_data import AuxData
-from gpuudf.buffers import ArrayWithMask, BufferDeclaration, BufferViews, declare_buffer
+from gpuudf.buffers import BufferDeclaration, BufferViews, declare_buffer
 from gpuudf.errors import MissingProcessMethodError, UDFDefinitionError
 from gpuudf.meta import UDFMeta
+from gpuudf.results import ArrayWithMask
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -12,8 +12,9 @@ from numpy.testing import assert_array_equal
 
 import gpuudf
 from gpuudf import UDF, BufferWrapper, UDFDefinitionError
-from gpuudf.buffers import BufferDeclaration, BufferViews, fill_value_for
+from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.datasets import DataSet
+from gpuudf.results import fill_value_for
 from tests.udfs_for_tests import DATA_SHAPE, NAV_SHAPE, SIG_SHAPE, AnyBackendUDF, ProcessCalledError, SumFrameUDF
 
 NAV_AXES = (0, 1)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -447,3 +448,27 @@ def test_a_parameter_update_pickles_the_new_plan_once_and_every_worker_runs_its_
     executor = two_cpus.executor
     assert isinstance(executor, LocalExecutor)
     assert set(pids[values == 2.0].tolist()) == set(executor.worker_pids)
+
+
+class LockedUDF(UDF):
+    """Takes a parameter that cannot travel to a worker process."""
+
+    def __init__(self, lock: Any = None) -> None:
+        super().__init__(lock=lock)
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"per_frame": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        self.results.per_frame[:] = frame.sum()
+
+
+def test_an_unpicklable_udf_parameter_is_named_with_its_udf_class_before_any_task_runs(
+    two_cpus: gpuudf.Context, data: np.ndarray
+) -> None:
+    ds = two_cpus.load("memory", data=data)
+    with pytest.raises(gpuudf.UnpicklableParameterError, match=r"LockedUDF parameter 'lock' \(lock\) cannot be sent"):
+        two_cpus.run_udf(dataset=ds, udf=LockedUDF(lock=threading.Lock()))
+    with pytest.raises(TypeError, match=r"cannot pickle '_thread\.lock' object"):  # pickle's own type and words
+        two_cpus.run_udf(dataset=ds, udf=LockedUDF(lock=threading.Lock()))
+    assert two_cpus.run_udf(dataset=ds, udf=SumUDF())["intensity"].data.shape == data.shape[2:]

@@ -55,6 +55,10 @@ class Task(Protocol):
         """What made a worker die while running this task, if the caller's process can tell (else ``None``)."""
         ...
 
+    def pickling_failure(self, exc: Exception) -> Exception:
+        """A clear error for :attr:`shared` failing to pickle with ``exc`` (naming what did not pickle)."""
+        ...
+
 
 class Executor(ABC):
     """Runs tasks on workers, each bound to one device."""

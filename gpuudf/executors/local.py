@@ -35,12 +35,24 @@ import os
 import sys
 import weakref
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from gpuudf.backends import detect, parse_device
 from gpuudf.errors import BackendUnavailableError, DeviceOutOfMemoryError, WorkerError
 from gpuudf.executors.executor import Executor, Task, TileCallback
+from gpuudf.executors.process import (
+    START_TIMEOUT_S,
+    STOP_TIMEOUT_S,
+    RemoteTraceback,
+    WorkerProcess,
+    accept_worker,
+    array_backend_of,
+    loads_payload,
+    pickle_shared,
+    spawn_worker,
+    stop_worker,
+    unpack_exception,
+)
 from gpuudf.executors.scheduling import (
     QUEUE_DEPTH,
     PendingTask,
@@ -58,41 +70,10 @@ if TYPE_CHECKING:
 
 __all__ = ["LocalExecutor", "RemoteTraceback"]
 
-#: Environment variable that hands a worker the connection's key (never user configuration).
-AUTHKEY_ENV = "GPUUDF_WORKER_AUTHKEY"
-#: Seconds a worker may take to start, to answer a cancel, or to stop.
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 #: Seconds between liveness checks of the workers while the main process waits.
 LIVENESS_POLL_S = 0.5
 
 _LIVE_EXECUTORS: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
-
-
-class RemoteTraceback(Exception):  # noqa: N818 - carries a traceback, not an error of its own
-    """The traceback of an exception raised in a worker process, as text."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f"\n\nTraceback in the worker process:\n{self.text}"
-
-
-@dataclass
-class _WorkerProcess:
-    device: str
-    array_backend: str
-    process: subprocess.Popen[bytes]
-    conn: Connection
-    queued: collections.deque[int] = field(default_factory=collections.deque)
-    shared_sent: tuple[int, int] | None = None  # (run id, id of the shared part) it holds
-
-
-def _array_backend_of(device: str) -> str:
-    kind, _ = parse_device(device)
-    return "numpy" if kind == "cpu" else "cupy"
 
 
 class LocalExecutor(Executor):
@@ -125,7 +106,7 @@ class LocalExecutor(Executor):
         self._cpus_asked = cpus
         self._cudas_asked = None if cudas is None else list(cudas)
         self._devices: list[str] | None = None
-        self._workers: list[_WorkerProcess | None] = []
+        self._workers: list[WorkerProcess | None] = []
         self._listener: Listener | None = None
         self._authkey = os.urandom(32)
         self._run_ids = itertools.count()
@@ -166,7 +147,7 @@ class LocalExecutor(Executor):
     # -- the Executor interface --------------------------------------------------
     def array_backends(self) -> tuple[str, ...]:
         """``numpy`` with CPU workers, ``cupy`` with CUDA workers."""
-        return tuple(dict.fromkeys(_array_backend_of(d) for d in self.devices))
+        return tuple(dict.fromkeys(array_backend_of(d) for d in self.devices))
 
     def num_workers(self) -> int:
         """Partitions to aim for at least, from the worker mix."""
@@ -212,7 +193,7 @@ class LocalExecutor(Executor):
         run_id = next(self._run_ids)
         self._task_times = {}  # a worker's pace counts within one run only
         payloads: dict[int, tuple[Any, bytes]] = {}  # id(shared) -> (shared, its pickle), for this run
-        _pickle_shared(tasks[0], payloads)  # a plan that does not pickle fails before any dispatch
+        pickle_shared(tasks[0], payloads)  # a plan that does not pickle fails before any dispatch
         pending = collections.deque(PendingTask(index=i, backends=tuple(t.backends)) for i, t in enumerate(tasks))
         running: dict[int, int] = {}  # task index -> worker index
         reported: dict[int, int] = {}  # task index -> frames reported by tile messages
@@ -233,14 +214,14 @@ class LocalExecutor(Executor):
                     self._finish(worker_index, task_index, running)
                     if kind == "result":
                         remaining -= 1
-                        result = _loads(message[2])
+                        result = loads_payload(message[2])
                         total_s, count = self._task_times.get(worker_index, (0.0, 0))
                         self._task_times[worker_index] = (total_s + message[4], count + 1)
                         if on_tile is not None and message[3]:
                             on_tile(message[3])
                         yield result
                     elif kind == "error":
-                        exc = _unpack_exception(message[2], message[3])
+                        exc = unpack_exception(message[2], message[3])
                         if isinstance(exc, DeviceOutOfMemoryError) and self._cpu_can_take(tasks[task_index]):
                             pending.appendleft(
                                 PendingTask(task_index, tuple(tasks[task_index].backends), cpu_only=True)
@@ -261,7 +242,7 @@ class LocalExecutor(Executor):
         self._closed = True
         for index, worker in enumerate(self._workers):
             if worker is not None:
-                self._stop(worker)
+                stop_worker(worker)
                 self._workers[index] = None
         if self._listener is not None:
             self._listener.close()
@@ -293,7 +274,7 @@ class LocalExecutor(Executor):
         for index in missing:
             old = self._workers[index]
             if old is not None:
-                self._stop(old)
+                stop_worker(old)
                 self._workers[index] = None
             processes[index] = self._spawn(self.devices[index])
         try:
@@ -312,12 +293,13 @@ class LocalExecutor(Executor):
     def _connect(self, processes: dict[int, subprocess.Popen[bytes]]) -> None:
         index_of_pid = {process.pid: index for index, process in processes.items()}
         for _ in processes:
-            conn = self._accept(processes)
+            assert self._listener is not None
+            conn = accept_worker(self._listener, processes)
             pid = conn.recv()
             index = index_of_pid[pid]
             conn.send(list(sys.path))
-            self._workers[index] = _WorkerProcess(
-                self.devices[index], _array_backend_of(self.devices[index]), processes[index], conn
+            self._workers[index] = WorkerProcess(
+                self.devices[index], array_backend_of(self.devices[index]), processes[index], conn
             )
         for index in processes:
             worker = self._workers[index]
@@ -331,45 +313,11 @@ class LocalExecutor(Executor):
                 msg = f"worker for {worker.device} failed to start (exit code {worker.process.wait()})"
                 raise WorkerError(msg) from None
             if message[0] == "failed":
-                raise _unpack_exception(message[1], message[2])
+                raise unpack_exception(message[1], message[2])
 
     def _spawn(self, device: str) -> subprocess.Popen[bytes]:
-        import subprocess  # noqa: PLC0415
-
         assert self._listener is not None
-        env = dict(os.environ)
-        env[AUTHKEY_ENV] = self._authkey.hex()
-        if device == "cpu":
-            for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-                env[name] = "1"
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "gpuudf.executors.worker", str(self._listener.address), device],
-            env=env,
-            start_new_session=True,  # Ctrl-C goes to the main process, which cancels the workers
-        )
-
-    def _accept(self, processes: dict[int, subprocess.Popen[bytes]]) -> Connection:
-        assert self._listener is not None
-        listener_socket = self._listener._listener._socket  # type: ignore[attr-defined]  # noqa: SLF001
-        listener_socket.settimeout(START_TIMEOUT_S)
-        try:
-            return self._listener.accept()
-        except OSError as exc:
-            codes = {p.pid: p.poll() for p in processes.values()}
-            msg = f"a worker process did not connect within {START_TIMEOUT_S:.0f} s (exit codes by pid: {codes})"
-            raise WorkerError(msg) from exc
-
-    def _stop(self, worker: _WorkerProcess) -> None:
-        import subprocess  # noqa: PLC0415
-
-        with contextlib.suppress(OSError, ValueError):
-            worker.conn.send(("stop",))
-        try:
-            worker.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait()
-        worker.conn.close()
+        return spawn_worker(str(self._listener.address), self._authkey, device)
 
     def _kill(self, index: int) -> None:
         worker = self._workers[index]
@@ -407,7 +355,7 @@ class LocalExecutor(Executor):
                 task = tasks[chosen.index]  # read now: a parameter update may have replaced it
                 try:
                     if worker.shared_sent != (run_id, id(task.shared)):
-                        worker.conn.send(("run", run_id, _pickle_shared(task, payloads)))
+                        worker.conn.send(("run", run_id, pickle_shared(task, payloads)))
                         worker.shared_sent = (run_id, id(task.shared))
                     worker.conn.send(("task", chosen.index, run_id, task.own))
                 except OSError:
@@ -536,32 +484,6 @@ class LocalExecutor(Executor):
                     if outstanding[index] <= 0:
                         del waiting[conn]
         running.clear()
-
-
-def _pickle_shared(task: Task, payloads: dict[int, tuple[Any, bytes]]) -> bytes:
-    """The task's class and shared part, pickled once per distinct shared object of a run."""
-    shared = task.shared
-    entry = payloads.get(id(shared))
-    if entry is None:
-        import cloudpickle  # noqa: PLC0415 - only runs on worker processes pay for it
-
-        # the object is kept with its pickle, so that its id is not reused during the run
-        entry = payloads[id(shared)] = (shared, cloudpickle.dumps((type(task), shared)))
-    return entry[1]
-
-
-def _loads(payload: bytes) -> Any:
-    import cloudpickle  # noqa: PLC0415
-
-    return cloudpickle.loads(payload)
-
-
-def _unpack_exception(payload: bytes, text: str) -> BaseException:
-    import cloudpickle  # noqa: PLC0415
-
-    exc: BaseException = cloudpickle.loads(payload)
-    exc.__cause__ = RemoteTraceback(text)
-    return exc
 
 
 @atexit.register

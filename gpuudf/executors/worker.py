@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     """Connect to the main process and serve tasks until told to stop."""
     args = sys.argv[1:] if argv is None else argv
     address, device = args[0], args[1]
-    from gpuudf.executors.local import AUTHKEY_ENV  # noqa: PLC0415
+    from gpuudf.executors.process import AUTHKEY_ENV  # noqa: PLC0415
 
     authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
     conn = Client(address, authkey=authkey)
