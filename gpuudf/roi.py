@@ -95,6 +95,8 @@ def normalize_roi(roi: Any, nav_shape: tuple[int, ...]) -> np.ndarray[Any, np.dt
         if array.dtype.kind not in "biuf":
             msg = f"ROI of dtype {array.dtype} is not a mask"
             raise ValueError(msg)
-        warnings.warn(f"ROI of dtype {array.dtype} cast to bool (non-zero selects)", UserWarning, stacklevel=3)
+        # LiberTEM's words, which its users' tests match
+        msg = f"ROI dtype is {array.dtype}, expected bool. Attempting cast to bool (non-zero selects)."
+        warnings.warn(msg, UserWarning, stacklevel=3)
         array = array != 0
     return np.ascontiguousarray(array.reshape(nav_size))

@@ -231,7 +231,10 @@ class UDFRun:
             arrays[key] = self._returned_array(name, key, decl, value)
         missing = [n for n, d in host.declarations.items() if not d.allocated_on_workers and n not in returned]
         if missing:
-            msg = f"{name}.get_results() must return its result_only buffers, missing: {missing}"
+            msg = (
+                f"{name}.get_results() must return its result_only buffers, missing: {missing} "
+                f"(don't know how to set use='result_only' buffer {missing[0]!r}; please implement `get_results`)"
+            )
             raise UDFDefinitionError(msg)
         return {
             n: BufferWrapper.of_result(

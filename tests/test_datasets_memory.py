@@ -432,7 +432,7 @@ def test_libertems_harmless_memory_keywords_are_accepted_and_change_nothing(
         force_need_decode=True,
         base_shape=(1, 3, 3),
         io_backend=None,
-        array_backends=None,
+        array_backends=("numpy", "cupy"),
         datashape=DATA_SHAPE,
         tiledelay=None,
     )
@@ -459,7 +459,9 @@ def test_tiledelay_sleeps_at_each_tile(ctx: gpuudf.Context) -> None:
     [
         pytest.param({"io_backend": "mmap"}, r"memory dataset: io_backend='mmap' is not supported", id="io-backend"),
         pytest.param(
-            {"array_backends": ("numpy",)}, r"memory dataset: array_backends=\('numpy',\) is not supported", id="ab"
+            {"array_backends": ("sparse.COO",)},
+            r"memory dataset: array_backends=\('sparse.COO',\) is not supported",
+            id="ab",
         ),
         pytest.param({"check_cast": "yes"}, r"memory dataset: check_cast must be True or False, got 'yes'", id="cc"),
         pytest.param({"force_need_decode": 1}, r"memory dataset: force_need_decode must be True or False", id="fnd"),

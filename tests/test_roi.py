@@ -134,7 +134,9 @@ def test_a_non_bool_mask_warns_and_selects_its_non_zero_entries(
 ) -> None:
     data = random_counts(DATA_SHAPE)
     ds = ctx.load("memory", data=data)
-    with pytest.warns(UserWarning, match=r"ROI of dtype \w+ cast to bool \(non-zero selects\)"):
+    with pytest.warns(
+        UserWarning, match=r"ROI dtype is \w+, expected bool\. Attempting cast to bool \(non-zero selects\)"
+    ):
         res = ctx.run_udf(dataset=ds, udf=SumFrameUDF(), roi=roi)
     assert_array_equal(res["per_frame"].valid_mask, MASK)
 

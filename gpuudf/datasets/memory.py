@@ -4,7 +4,7 @@ Policy: LiberTEM's ``MemoryDataSet`` keywords are taken where they mean
 something here (``tileshape``, ``sync_offset``, ``tiledelay``,
 ``datashape``) or are harmless (``check_cast``, ``force_need_decode``,
 ``base_shape``, ``io_backend=None``), and refused by name where gpuudf
-cannot do what they ask (another ``io_backend``, ``array_backends``).
+cannot do what they ask (another ``io_backend``, sparse ``array_backends``).
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ class MemoryDataSet(DataSet):
         LiberTEM's; accepted and without effect (casts are never lossy, tiles
         hold whole frames); ``base_shape`` is checked like ``tileshape``.
     io_backend, array_backends
-        Only ``None``: frames are handed out as dense NumPy (or CuPy on a
-        GPU) arrays; a run's backends follow its UDFs.
+        ``io_backend``: only ``None``.  ``array_backends``: ``None`` or dense
+        backends (``("numpy",)``, ``("numpy", "cupy")``), which is what a
+        memory dataset gives anyway: NumPy on a CPU worker, CuPy on a GPU
+        worker; sparse backends are refused.  A run's backends follow its UDFs.
     """
 
     kind = "memory"
@@ -81,7 +83,8 @@ class MemoryDataSet(DataSet):
             if not isinstance(value, bool | np.bool_):
                 msg = f"memory dataset: {name} must be True or False, got {value!r}"
                 raise DataSetError(msg)
-        for name, value in (("io_backend", io_backend), ("array_backends", array_backends)):
+        dense = isinstance(array_backends, tuple | list) and set(array_backends) <= {"numpy", "cupy"}
+        for name, value in (("io_backend", io_backend), ("array_backends", None if dense else array_backends)):
             if value is not None:
                 msg = (
                     f"memory dataset: {name}={value!r} is not supported: frames are read from the array as dense "
