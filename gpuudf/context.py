@@ -64,7 +64,7 @@ class Context:
             raise ExecutorSpecException(msg)
         try:
             return cls(executor=maker(**kwargs))
-        except ValueError as exc:  # a worker count or device that cannot be
+        except (TypeError, ValueError) as exc:  # an argument it does not take, a worker count or device that cannot be
             msg = f"make_with({executor_spec!r}): {exc}"
             raise ExecutorSpecException(msg) from exc
 
@@ -128,7 +128,7 @@ class Context:
         backends: Sequence[str] | None = ...,
         cancel: CancelHandle | None = ...,
     ) -> list[Results]: ...
-    def run_udf(  # noqa: PLR0917 - LiberTEM's positional order, kept for ports
+    def run_udf(  # noqa: PLR0917 - dataset, udf, roi come first, as in LiberTEM; pass the rest by keyword
         self,
         dataset: DataSet,
         udf: UDF | Sequence[UDF],

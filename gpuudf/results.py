@@ -280,23 +280,22 @@ class BufferWrapper:
         return tuple(bounds)
 
     def get_valid_slice_inner(self, axis: int = 0) -> tuple[slice, ...]:
-        """A slice along ``axis`` whose every entry is valid: the longest run of wholly valid rows.
+        """A slice along ``axis`` whose every entry is valid: the first run of wholly valid rows, as in LiberTEM.
 
         Other axes are left whole; an empty slice when no row along ``axis``
         is wholly valid.
         """
         valid = self.valid_mask
-        whole: list[bool] = np.atleast_1d(valid.all(axis=tuple(a for a in range(valid.ndim) if a != axis))).tolist()
-        best, best_start, start = 0, 0, None
-        for index, ok in enumerate([*whole, False]):
-            if ok and start is None:
-                start = index
-            elif not ok and start is not None:
-                if index - start > best:
-                    best, best_start = index - start, start
-                start = None
+        whole = np.atleast_1d(valid.all(axis=tuple(a for a in range(valid.ndim) if a != axis)))
+        hits = np.flatnonzero(whole)
+        if len(hits):
+            start = int(hits[0])
+            gaps = np.flatnonzero(~whole[start:])
+            stop = start + int(gaps[0]) if len(gaps) else len(whole)
+        else:
+            start = stop = 0
         inner = [slice(None)] * valid.ndim
-        inner[axis] = slice(best_start, best_start + best)
+        inner[axis] = slice(start, stop)
         return tuple(inner)
 
     def make_default_mask(

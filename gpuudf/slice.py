@@ -138,10 +138,11 @@ class Slice:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Slice):
             return NotImplemented
-        return self.origin == other.origin and tuple(self.shape) == tuple(other.shape)
+        same_shape = tuple(self.shape) == tuple(other.shape) and self.shape.sig_dims == other.shape.sig_dims
+        return self.origin == other.origin and same_shape
 
     def __hash__(self) -> int:
-        return hash((self.origin, tuple(self.shape)))
+        return hash((self.origin, tuple(self.shape), self.shape.sig_dims))
 
     def __getstate__(self) -> tuple[tuple[int, ...], Shape]:
         return (self.origin, self.shape)

@@ -24,6 +24,7 @@ CUDA data path (``device.py``) and every UDF the way a GPU would:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -293,6 +294,10 @@ class SimulatedArrayModule:
         """The simulated module when any argument is a device array, else NumPy."""
         return self if any(isinstance(a, SimulatedArray) for a in args) else np
 
+    def __reduce__(self) -> tuple[Callable[..., SimulatedArrayModule], tuple[int | None, str]]:
+        # CuPy's xp is a module, which a UDF pickles by name; this stand-in travels the same way
+        return (_simulated_module, (self.max_alloc_nbytes, self._namespace.__name__))
+
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._namespace, name)
         if isinstance(attribute, types.ModuleType):
@@ -311,6 +316,11 @@ class SimulatedArrayModule:
 
         function.__name__ = name
         return function
+
+
+def _simulated_module(max_alloc_nbytes: int | None, namespace: str) -> SimulatedArrayModule:
+    """A :class:`SimulatedArrayModule` re-created from what ``__reduce__`` gave (a copy, an unpickling)."""
+    return SimulatedArrayModule(max_alloc_nbytes, importlib.import_module(namespace))
 
 
 class _IndexTricks:

@@ -84,10 +84,10 @@ class MemoryDataSet(DataSet):
                 msg = f"memory dataset: {name} must be True or False, got {value!r}"
                 raise DataSetError(msg)
         dense = isinstance(array_backends, tuple | list) and set(array_backends) <= {"numpy", "cupy"}
-        for name, value in (("io_backend", io_backend), ("array_backends", None if dense else array_backends)):
-            if value is not None:
+        for name, given in (("io_backend", io_backend), ("array_backends", None if dense else array_backends)):
+            if given is not None:
                 msg = (
-                    f"memory dataset: {name}={value!r} is not supported: frames are read from the array as dense "
+                    f"memory dataset: {name}={given!r} is not supported: frames are read from the array as dense "
                     "NumPy arrays (CuPy on a GPU worker), and run_udf(backends=...) chooses the array backends"
                 )
                 raise DataSetError(msg)
