@@ -190,6 +190,21 @@ def _finite(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float | np.number) and bool(np.isfinite(value))
 
 
+def _with_data(positions: Positions, with_data: range) -> tuple[int, Positions]:
+    """The positions that hold data, and how many come before them.
+
+    Frames that ``sync_offset`` leaves without data are not processed (as in
+    LiberTEM); they are a head or a tail of the ascending positions.
+    """
+    if isinstance(positions, range):
+        start = max(positions.start, with_data.start)
+        stop = max(start, min(positions.stop, with_data.stop))
+        return start - positions.start, range(start, stop)
+    head = int(np.searchsorted(positions, with_data.start))
+    stop = max(head, int(np.searchsorted(positions, with_data.stop)))
+    return head, positions[head:stop]
+
+
 def split_positions(positions: Positions, depth: int) -> list[Positions]:
     """Consecutive chunks of at most ``depth`` positions."""
     return [positions[i : i + depth] for i in range(0, len(positions), depth)]
@@ -404,12 +419,15 @@ class PartitionTask:
             udf.preprocess()
             buffers.append(partition_buffers)
 
-        tiles = split_positions(positions, depth)
         dataset = plan.dataset
+        skipped_head, processed = _with_data(positions, dataset.positions_with_data)
+        tiles = split_positions(processed, depth)
         tile_iter = backend.iter_tiles(
             self._read_frames, tiles, dataset.shape.sig, dataset.dtype, source=dataset.host_frames()
         )
-        offset = 0
+        offset = skipped_head
+        if len(processed) < num_frames:
+            report(num_frames - len(processed))
         try:
             for tile_positions, native_tile in zip(tiles, tile_iter, strict=True):
                 cast_tiles: dict[np.dtype[Any], Any] = {}

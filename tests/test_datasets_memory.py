@@ -13,7 +13,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import gpuudf
-from gpuudf import DataSetError, Shape
+from gpuudf import UDF, DataSetError, Shape
+from gpuudf.buffers import BufferViews
 from gpuudf.datasets import DataSet, MemoryDataSet, load, split_evenly
 from gpuudf.udfs import SumSigUDF
 from tests.conftest import PER_FRAME
@@ -365,8 +366,8 @@ def test_sync_offset_runs_equal_numpy_on_the_shifted_frames_with_and_without_roi
     count = FRAMES if num_partitions == PER_FRAME else int(num_partitions)
     ds = ctx.load("memory", data=data, num_partitions=count, sync_offset=sync_offset)
     expected = sync_shifted(data.reshape(FRAMES, *SIG_SHAPE), sync_offset).reshape(DATA_SHAPE)
-    assert_sum_udfs_match_numpy(ctx, ds, expected)
-    assert_sum_udfs_match_numpy(ctx, ds, expected, roi=FILE_ROI)
+    assert_sum_udfs_match_numpy(ctx, ds, expected, sync_offset=sync_offset)
+    assert_sum_udfs_match_numpy(ctx, ds, expected, roi=FILE_ROI, sync_offset=sync_offset)
 
 
 @pytest.mark.parametrize("sync_offset", [2, -2, 30, -30])
@@ -506,3 +507,37 @@ def test_diagnostics_list_libertems_fields_for_the_executors_partitions() -> Non
     assert rows["Number of blank frames inserted at the beginning"] == "0"
     assert ds.diagnostics[0] == {"name": "Kind", "value": "memory"}
     assert {d["name"]: d["value"] for d in ds.diagnostics}["Number of partitions"] == "1"
+
+
+class CountingUDF(UDF):
+    """Marks the frames it processes (their sum plus one) and counts them."""
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"seen": self.buffer(kind="nav"), "frames": self.buffer(kind="single", dtype="int64")}
+
+    def process_frame(self, frame: Any) -> None:
+        self.results.seen[:] = self.xp.sum(frame) + 1
+        self.results.frames[:] += 1
+
+    def merge(self, dest: BufferViews, src: BufferViews) -> None:
+        dest.seen[:] = src.seen
+        dest.frames[:] += src.frames
+
+    def get_backends(self) -> tuple[str, ...]:
+        return ("numpy", "cupy")
+
+
+@pytest.mark.parametrize(
+    ("sync_offset", "seen", "frames"),
+    [  # what LiberTEM 0.16 returns for this UDF on ones((2, 4, 3, 3)) in two partitions
+        pytest.param(2, [10, 10, 10, 10, 10, 10, 0, 0], 6, id="positive"),
+        pytest.param(-3, [0, 0, 0, 10, 10, 10, 10, 10], 5, id="negative"),
+    ],
+)
+def test_frames_that_sync_offset_leaves_without_data_are_not_processed_as_in_libertem(
+    ctx: gpuudf.Context, sync_offset: int, seen: list[int], frames: int
+) -> None:
+    ds = ctx.load("memory", data=np.ones((2, 4, 3, 3), dtype=np.float32), num_partitions=2, sync_offset=sync_offset)
+    res = ctx.run_udf(dataset=ds, udf=CountingUDF())
+    assert_array_equal(res["seen"].data.reshape(-1), seen)
+    assert_array_equal(res["frames"].data, [frames])

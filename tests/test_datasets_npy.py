@@ -313,8 +313,8 @@ def test_npy_sync_offset_runs_equal_numpy_on_the_shifted_frames_with_and_without
     _, kwargs = data_file("npy", data)
     ds = ctx.load("npy", **kwargs, num_partitions=3, sync_offset=sync_offset)
     expected = sync_shifted(data.reshape(FRAMES, *SIG_SHAPE), sync_offset).reshape(DATA_SHAPE)
-    assert_sum_udfs_match_numpy(ctx, ds, expected)
-    assert_sum_udfs_match_numpy(ctx, ds, expected, roi=FILE_ROI)
+    assert_sum_udfs_match_numpy(ctx, ds, expected, sync_offset=sync_offset)
+    assert_sum_udfs_match_numpy(ctx, ds, expected, roi=FILE_ROI, sync_offset=sync_offset)
 
 
 @pytest.mark.parametrize("sync_offset", [3, -3])

@@ -131,8 +131,9 @@ def test_sync_offset_runs_give_numpys_results_on_every_executor(
     else:
         expected = np.concatenate([np.zeros((-sync_offset, *SIG_SHAPE), dtype=np.float32), stored])[:FRAMES]
     data = expected.reshape(DATA_SHAPE)
-    assert_sum_udfs_match_numpy(ctx, ds, data)
-    assert_sum_udfs_match_numpy(ctx, ds, data, roi=FILE_ROI)
+    shift = {"sync_offset": sync_offset, "stored_frames": FRAMES + 3}
+    assert_sum_udfs_match_numpy(ctx, ds, data, **shift)
+    assert_sum_udfs_match_numpy(ctx, ds, data, roi=FILE_ROI, **shift)
 
 
 @pytest.mark.parametrize("sync_offset", [0, 2, -2])

@@ -620,22 +620,33 @@ def save_data_file(
 
 
 def assert_sum_udfs_match_numpy(
-    ctx: Context, dataset: DataSet, data: np.ndarray[Any, Any], roi: np.ndarray[Any, Any] | None = None
+    ctx: Context,
+    dataset: DataSet,
+    data: np.ndarray[Any, Any],
+    roi: np.ndarray[Any, Any] | None = None,
+    sync_offset: int = 0,
+    stored_frames: int | None = None,
 ) -> None:
     """Run the frame, tile and partition sum UDFs in one pass; each must agree with NumPy on ``data``.
 
     ``data`` has the dataset's shape (``nav + sig``); ``roi`` is a boolean mask over nav.
+    With a ``sync_offset`` (over ``stored_frames``, by default as many as the
+    dataset's), frames left without data (zeros in ``data``) are not processed,
+    as in LiberTEM: they add nothing and are not counted.
     """
     nav, sig = dataset.shape.nav, dataset.shape.sig
     frames = np.asarray(data).reshape(math.prod(nav), *sig)
     mask = np.ones(math.prod(nav), dtype=bool) if roi is None else np.asarray(roi).reshape(-1)
     sums = frames.sum(axis=tuple(range(1, frames.ndim)), dtype=np.float64)
+    with_data = np.zeros(len(frames), dtype=bool)
+    stored = len(frames) if stored_frames is None else stored_frames
+    with_data[max(0, -sync_offset) : max(0, stored - sync_offset)] = True
     udfs: list[UDF] = [SumFrameUDF(), SumTileUDF(depth=3), SumPartitionUDF()]
     for udf, res in zip(udfs, ctx.run_udf(dataset=dataset, udf=udfs, roi=roi), strict=True):
         name = type(udf).__name__
         assert_array_equal(res["per_frame"].data, np.where(mask, sums, np.nan).reshape(nav), err_msg=name)
         assert_array_equal(res["total"].data, frames[mask].sum(axis=0, dtype=np.float64), err_msg=name)
-        assert_array_equal(res["count"].data, [mask.sum()], err_msg=name)
+        assert_array_equal(res["count"].data, [(mask & with_data).sum()], err_msg=name)
 
 
 class TruncatingSumUDF(SumFrameUDF):

@@ -131,6 +131,16 @@ class DataSet(ABC):
         return self._sync_offset
 
     @property
+    def positions_with_data(self) -> range:
+        """Flat nav positions that hold a stored frame; ``sync_offset`` leaves the others without one.
+
+        As in LiberTEM, runs do not process the others: their ``nav`` results
+        keep the buffers' initial values.
+        """
+        offset = self._sync_offset
+        return range(max(0, -offset), min(self._shape.nav_size, self._stored_frames - offset))
+
+    @property
     def preferred_tile_depth(self) -> int | None:
         """The most frames a tile holds, from ``tileshape``; ``None`` lets the run choose."""
         return self._tile_depth
