@@ -5,8 +5,8 @@ Policy
 - **Fail before work.**  Everything that can be checked without data is
   checked while planning, before the executor sees a task: UDF re-creation,
   buffer declarations, process method, merge, dtypes, backends, ROI.
-- **One clean copy per UDF on the host.**  The user's UDF objects are never
-  mutated; the host copy owns the full result buffers, runs ``preprocess``
+- **One clean copy per UDF on the host.**  The user's UDF objects get only
+  the run's ``meta`` (LiberTEM's UDFs keep it too); the host copy owns the full result buffers, runs ``preprocess``
   once on them (so merges start from the UDF's own initial values), merges
   partitions and computes ``get_results``.
 - **Merge in completion order**, straight into host buffers; ``nav``
@@ -15,7 +15,7 @@ Policy
 - Partitions with no selected frame never become tasks.
 - **Parameter updates** during a run patch a copy of the plan and re-make
   the tasks from it; a partition sees the values current when its task is
-  dispatched.  The host copies follow; the user's UDFs never change.
+  dispatched.  The host copies follow; the user's UDFs keep their parameters.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class UDFRun:
     dataset
         The dataset to process.
     udfs
-        The user's UDF objects (left untouched).
+        The user's UDF objects: each gets the run's ``meta`` (as in LiberTEM), nothing else.
     executor
         Where partitions are processed.
     roi
@@ -131,6 +131,9 @@ class UDFRun:
             self.hosts.append(
                 _HostUDF(udf, declarations, raw, BufferViews(name, declarations), BufferViews(name, declarations))
             )
+        for user, host in zip(udfs, self.hosts, strict=True):
+            # as in LiberTEM, the user's UDF keeps the meta of its last run (input dtype, shapes, roi)
+            user.meta = copy.copy(host.udf.meta)
 
         self.plan = RunPlan(
             # the user's own parameters: a constructor that changes them must not drift per copy
@@ -261,7 +264,15 @@ class UDFRun:
         if isinstance(value, ArrayWithMask):
             value, mask = value.arr, value.mask
         on_host = value.get() if not isinstance(value, np.ndarray) and hasattr(value, "get") else value
-        array = np.asarray(on_host, dtype=decl.dtype)  # .get(): a device array left by the UDF
+        given = np.asarray(on_host)  # .get(): a device array left by the UDF
+        numeric = given.dtype.kind in "biufc" and decl.dtype.kind in "biufc"
+        if numeric and not np.can_cast(given.dtype, decl.dtype, casting="same_kind"):
+            msg = (
+                f"{owner}.get_results() returned {key!r} as {given.dtype}, which the buffer's {decl.dtype} "
+                "cannot hold without losing values; declare the buffer with that dtype or convert explicitly"
+            )
+            raise UDFDefinitionError(msg)
+        array = given.astype(decl.dtype, copy=False)
         shape = self.dataset.shape
         expected = decl.full_shape(shape.nav, shape.sig)
         if decl.kind == "nav":

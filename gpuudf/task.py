@@ -457,6 +457,7 @@ class PartitionTask:
             partition_buffers.bind_partition()
             udf.meta._positions = positions  # noqa: SLF001
             udf.postprocess()
+            udf.cleanup()
             results.append({name: backend.to_host(array) for name, array in partition_buffers.arrays.items()})
         backend.synchronize()
         return PartitionResult(self.partition, num_frames, tuple(results))

@@ -183,6 +183,9 @@ class UDF:
     def postprocess(self) -> None:
         """Finish a partition's buffers on the worker."""
 
+    def cleanup(self) -> None:
+        """Release what processing a partition took (LiberTEM's hook): on the worker, after ``postprocess``."""
+
     def merge(self, dest: BufferViews, src: BufferViews) -> None:
         """Merge one partition's results ``src`` into ``dest`` on the host.
 

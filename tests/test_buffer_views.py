@@ -317,3 +317,29 @@ def test_a_nav_result_of_a_wrong_shape_is_a_definition_error_naming_the_buffer(
         match=rf"returned 'doubled' with shape \({count + 1}, 2\); a nav buffer takes \(5, 7, 2\) or \(35, 2\)",
     ):
         ctx.run_udf(dataset=ds, udf=ReturnedShapeUDF(form="wrong"), roi=roi)
+
+
+class LossyResultUDF(AnyBackendUDF):
+    """Returns a float result for an integer buffer (``lossy``), or an int for a float one."""
+
+    def __init__(self, lossy: bool = True) -> None:
+        super().__init__(lossy=lossy)
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        dtype = "int64" if self.params.lossy else "float64"
+        return {"counts": self.buffer(kind="single", dtype=dtype, use="result_only")}
+
+    def process_tile(self, tile: Any) -> None:
+        pass
+
+    def get_results(self) -> Mapping[str, Any]:
+        return {"counts": np.array([2.5]) if self.params.lossy else np.array([2])}
+
+
+def test_a_result_whose_dtype_would_lose_values_is_a_definition_error_as_in_libertem(
+    ctx: gpuudf.Context, random_counts: CountsFn
+) -> None:
+    ds = ctx.load("memory", data=random_counts(DATA_SHAPE))
+    with pytest.raises(UDFDefinitionError, match=r"returned 'counts' as float64, which the buffer's int64 cannot hold"):
+        ctx.run_udf(dataset=ds, udf=LossyResultUDF(lossy=True))
+    assert_array_equal(ctx.run_udf(dataset=ds, udf=LossyResultUDF(lossy=False))["counts"].data, [2.0])

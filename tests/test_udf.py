@@ -782,3 +782,30 @@ def test_a_constructor_that_changes_its_parameters_is_refused_by_name() -> None:
 
     with pytest.raises(UDFDefinitionError, match=r"Doubling changes its parameters \['factor'\]"):
         Doubling(factor=2.0).copy()
+
+
+class CleanupUDF(AnyBackendUDF):
+    """Counts, per partition, ``postprocess`` and then ``cleanup`` (LiberTEM's hook after it)."""
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        return {"calls": self.buffer(kind="single", extra_shape=(2,), dtype="int64")}
+
+    def process_tile(self, tile: Any) -> None:
+        pass
+
+    def postprocess(self) -> None:
+        self.results.calls[0] += 1
+
+    def cleanup(self) -> None:
+        self.results.calls[1] += int(self.results.calls[0])  # 1: postprocess came first
+
+    def merge(self, dest: BufferViews, src: BufferViews) -> None:
+        dest.calls += src.calls
+
+
+def test_cleanup_runs_once_per_partition_after_postprocess(
+    ctx: gpuudf.Context, load_partitioned: LoadFn, random_counts: CountsFn
+) -> None:
+    ds = load_partitioned(random_counts(DATA_SHAPE))
+    partitions = len(ds.get_partitions())
+    assert_array_equal(ctx.run_udf(dataset=ds, udf=CleanupUDF())["calls"].data, [partitions, partitions])
