@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -59,12 +60,13 @@ class Shape(tuple[int, ...]):
         """Number of axes."""
         return len(self)
 
-    @property
+    # cached: the engine reads them per partition and per result; a Shape never changes
+    @functools.cached_property
     def nav(self) -> Shape:
         """The navigation (scan) axes, as a shape without signal axes."""
         return Shape(self[: self.nav_dims], sig_dims=0)
 
-    @property
+    @functools.cached_property
     def sig(self) -> Shape:
         """The signal (frame) axes, as a shape without navigation axes."""
         return Shape(self[self.nav_dims :], sig_dims=self.sig_dims)
