@@ -136,7 +136,8 @@ def _udf_tables(udf: UDF, dataset: DataSet, roi: np.ndarray[Any, np.dtype[np.boo
     input_dtype = give_host_meta(host, dataset, roi)
     declarations = validate_declarations(name, host.get_result_buffers())
     shape = dataset.shape
-    selected = shape.nav_size if roi is None else int(np.count_nonzero(roi))
+    with_data = dataset.positions_with_data  # sync_offset leaves the others unprocessed
+    selected = len(with_data) if roi is None else int(np.count_nonzero(roi[with_data.start : with_data.stop]))
     general = [
         ("Processing method", process_method_of(host)),
         ("Compute backends", ", ".join(str(b) for b in host.get_backends())),

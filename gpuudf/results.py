@@ -111,6 +111,7 @@ class BufferWrapper:
         self._valid_nav: np.ndarray[Any, np.dtype[np.bool_]] | None = None
         self._mask: np.ndarray[Any, np.dtype[np.bool_]] | None = None
         self._full: np.ndarray[Any, Any] | None = None
+        self._given_full: np.ndarray[Any, Any] | None = None
 
     @classmethod
     def of_result(
@@ -160,7 +161,8 @@ class BufferWrapper:
             _selected=selected,
             _valid_nav=valid_nav,
             _mask=mask,
-            _full=None if full is None else full.reshape(declaration.full_shape(nav_shape, sig_shape)),
+            _full=None,
+            _given_full=None if full is None else full.reshape(declaration.full_shape(nav_shape, sig_shape)),
         )
         return wrapper
 
@@ -221,10 +223,22 @@ class BufferWrapper:
         """
         if self._full is None:
             raw = self._held()
+            unmerged = self._mask is None and self._valid_nav is not None and not self._valid_nav.all()
             if self.kind != "nav":
                 self._full = raw
+            elif self._given_full is not None:  # every frame's entry, as get_results gave it
+                full = self._given_full
+                if unmerged:
+                    assert self._valid_nav is not None
+                    selected = (
+                        np.arange(len(self._valid_nav)) if self._selected is None else np.flatnonzero(self._selected)
+                    )
+                    full = full.copy()
+                    full.reshape((-1, *self.extra_shape))[selected[~self._valid_nav]] = fill_value_for(self.dtype)
+                self._full = full
             else:
-                if self._mask is None and self._valid_nav is not None and not self._valid_nav.all():
+                if unmerged:
+                    assert self._valid_nav is not None
                     raw = raw.copy()
                     raw[~self._valid_nav] = fill_value_for(self.dtype)
                 if self._selected is None:

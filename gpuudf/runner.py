@@ -154,7 +154,6 @@ class UDFRun:
         self._nav_slices = {p.index: slice(int(offsets[i]), int(offsets[i + 1])) for i, p in enumerate(partitions)}
         self.tasks = [PartitionTask(self.plan, p) for p, n in zip(partitions, counts, strict=True) if n]
         self.frames_merged = 0
-        self._merged = np.zeros(shape.nav_size, dtype=bool)
         self._merged_selected = np.zeros(self.num_selected, dtype=bool)  # the same, compressed to the ROI
 
     def merge(self, result: PartitionResult) -> None:
@@ -168,8 +167,6 @@ class UDFRun:
                 dest_views[name] = array[nav_slice] if host.declarations[name].kind == "nav" else array
             host.src.__dict__.update(buffers)
             host.udf.merge(host.dest, host.src)
-        part = result.partition
-        self._merged[part.start : part.stop] = True if self.roi is None else self.roi[part.start : part.stop]
         self._merged_selected[nav_slice] = True
         self.frames_merged += result.num_frames
 
@@ -288,9 +285,10 @@ class UDFRun:
             if mask is not None:
                 mask = mask.reshape(flat_shape)
             array = array.reshape(flat_shape)
-            if self.roi is not None and len(array) == shape.nav_size:
-                return array[self.roi], None if mask is None else mask[self.roi], array
-            return array, mask, None
+            if len(array) == self.num_selected:
+                return array, mask, None
+            assert self.roi is not None  # every frame's entry: kept as given, as in LiberTEM
+            return array[self.roi], None if mask is None else mask[self.roi], array
         if array.shape != expected:
             msg = f"{owner}.get_results() returned {key!r} with shape {array.shape}; the buffer's shape is {expected}"
             raise UDFDefinitionError(msg)

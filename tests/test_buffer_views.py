@@ -343,3 +343,39 @@ def test_a_result_whose_dtype_would_lose_values_is_a_definition_error_as_in_libe
     with pytest.raises(UDFDefinitionError, match=r"returned 'counts' as float64, which the buffer's int64 cannot hold"):
         ctx.run_udf(dataset=ds, udf=LossyResultUDF(lossy=True))
     assert_array_equal(ctx.run_udf(dataset=ds, udf=LossyResultUDF(lossy=False))["counts"].data, [2.0])
+
+
+class FullNavResultUDF(AnyBackendUDF):
+    """Returns a nav-shaped result for every frame: -7 outside the ROI, the frame's first pixel inside."""
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        return {
+            "first": self.buffer(kind="nav", dtype="float64"),
+            "full": self.buffer(kind="nav", dtype="float64", use="result_only"),
+        }
+
+    def process_frame(self, frame: Any) -> None:
+        self.results.first[:] = frame.reshape(-1)[0]
+
+    def get_results(self) -> Mapping[str, Any]:
+        full = np.full(self.meta.dataset_shape.nav, -7.0)
+        roi = self.meta.roi
+        full.reshape(-1)[slice(None) if roi is None else roi.reshape(-1)] = self.results.first
+        return {"full": full}
+
+
+@pytest.mark.parametrize("with_roi", [False, True])
+def test_a_full_shape_nav_result_of_a_partial_step_holds_the_fill_value_for_frames_not_merged_yet(
+    ctx: gpuudf.Context, random_counts: CountsFn, with_roi: bool
+) -> None:
+    data = random_counts(DATA_SHAPE)
+    roi = (np.arange(math.prod(NAV_SHAPE)) % 4 != 1).reshape(NAV_SHAPE) if with_roi else None
+    ds = ctx.load("memory", data=data, num_partitions=5)
+    firsts = data.reshape(*NAV_SHAPE, -1)[..., 0]
+    for step in ctx.run_udf_iter(dataset=ds, udf=FullNavResultUDF(), roi=roi):
+        full = step.buffers[0]["full"].data
+        merged = step.damage.data
+        assert_array_equal(full[merged], firsts[merged])
+        inside = np.ones(NAV_SHAPE, dtype=bool) if roi is None else roi
+        assert np.isnan(full[inside & ~merged]).all()
+        assert (full[~inside] == -7).all()  # as get_results gave them, as in LiberTEM

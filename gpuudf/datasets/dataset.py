@@ -11,8 +11,10 @@ Policy
   a read-only view of the dataset's own memory (or of a memory-mapped file);
   callers that need the frames in a buffer of theirs pass ``out``.
 - ``sync_offset`` is applied here, once for every kind: frame ``k`` of the
-  dataset is stored frame ``k + sync_offset``; frames outside the stored ones
-  are zeros.  Subclasses read stored frames only (``read_stored``).
+  dataset is stored frame ``k + sync_offset``.  Runs never ask for positions
+  without a stored frame (``positions_with_data``; LiberTEM does not process
+  them either); a direct ``read_frames`` reads them as zeros.  Subclasses
+  read stored frames only (``read_stored``).
 - ``tileshape`` is a tiling preference only: its depth caps the tiles of
   every run; tiles always hold whole frames.
 """
@@ -74,7 +76,8 @@ class DataSet(ABC):
     sync_offset
         In frames: frame ``k`` of the dataset is stored frame ``k +
         sync_offset``.  Positive skips stored frames at the start, negative
-        puts frames of zeros first; frames past the stored ones are zeros.
+        leaves the first positions without a frame; positions without one
+        are not processed by runs (``read_frames`` reads them as zeros).
     stored_frames
         How many frames the data holds (default: the dataset's frame count).
     tileshape

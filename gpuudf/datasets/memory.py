@@ -39,8 +39,9 @@ class MemoryDataSet(DataSet):
         Reinterpret the data with these axes (same number of values).
     sync_offset
         In frames: frame ``k`` is the array's frame ``k + sync_offset``;
-        positive skips frames at the start (the last ones read as zeros),
-        negative puts frames of zeros first.
+        positive skips frames at the start (the last positions get none),
+        negative leaves the first positions without one.  Runs do not
+        process positions without a frame, as in LiberTEM.
     tileshape
         LiberTEM's ``(depth, *sig)``: tiles of at most ``depth`` frames; the
         sig part is accepted, tiles hold whole frames.

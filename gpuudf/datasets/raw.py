@@ -27,8 +27,8 @@ class RawFileDataSet(BinaryFileDataSet):
         big-endian floats (frames are handed out in native byte order).
     sync_offset
         In frames: positive skips that many frames at the start of the file,
-        negative puts that many frames of zeros before the file's first one
-        (applied by :meth:`DataSet.read_frames`, as for every kind).
+        negative leaves that many positions before the file's first frame,
+        which runs do not process (as for every kind).
     header_nbytes
         Bytes to skip at the start of the file before the first frame.
     num_partitions
