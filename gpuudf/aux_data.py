@@ -16,7 +16,8 @@ Policy
 - The shapes follow LiberTEM's ``AuxBufferWrapper``: ``nav`` data are stored
   as ``(frames, *extra_shape)`` (flat ``(frames,)`` when ``extra_shape`` is
   ``()`` or ``(1,)``), so a frame's view has shape ``extra_shape`` (``(1,)``
-  without one, a 0-d array for ``(1,)``).
+  without one, a single value for ``(1,)``: a NumPy scalar on the CPU, a 0-d
+  device array on a GPU).
 - A size that does not fit the dataset is a :class:`UDFDefinitionError`
   naming the UDF and the parameter, raised when the run is planned.
 """

@@ -21,7 +21,6 @@ Policy
 from __future__ import annotations
 
 import copy
-import math
 import threading
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -281,7 +280,8 @@ class UDFRun:
                     f"{' or '.join(map(str, dict.fromkeys(accepted)))}"
                 )
                 raise UDFDefinitionError(msg)
-            flat_shape = (array.size // max(1, math.prod(decl.extra_shape)), *decl.extra_shape)
+            frames = shape.nav_size if array.shape == expected else array.shape[0]
+            flat_shape = (frames, *decl.extra_shape)
             if mask is not None:
                 mask = mask.reshape(flat_shape)
             array = array.reshape(flat_shape)

@@ -379,3 +379,24 @@ def test_a_full_shape_nav_result_of_a_partial_step_holds_the_fill_value_for_fram
         inside = np.ones(NAV_SHAPE, dtype=bool) if roi is None else roi
         assert np.isnan(full[inside & ~merged]).all()
         assert (full[~inside] == -7).all()  # as get_results gave them, as in LiberTEM
+
+
+class EmptyEntriesUDF(AnyBackendUDF):
+    """A nav result with zero values per frame, returned nav-shaped."""
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        return {"empty": self.buffer(kind="nav", extra_shape=(0,), dtype="float32", use="result_only")}
+
+    def process_tile(self, tile: Any) -> None:
+        pass
+
+    def get_results(self) -> Mapping[str, Any]:
+        return {"empty": np.zeros((*self.meta.dataset_shape.nav, 0), dtype=np.float32)}
+
+
+def test_a_nav_result_with_empty_entries_keeps_its_shape(ctx: gpuudf.Context, random_counts: CountsFn) -> None:
+    roi = np.zeros(NAV_SHAPE, dtype=bool)
+    roi[1, 2:5] = True
+    res = ctx.run_udf(dataset=ctx.load("memory", data=random_counts(DATA_SHAPE)), udf=EmptyEntriesUDF(), roi=roi)
+    assert res["empty"].data.shape == (*NAV_SHAPE, 0)
+    assert res["empty"].raw_data.shape == (3, 0)
