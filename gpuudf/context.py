@@ -245,10 +245,10 @@ class UDFResults:
 
     ``damage`` holds the frames merged at this step, as LiberTEM gives it: a
     ``nav`` bool :class:`~gpuudf.BufferWrapper` (``damage.data`` nav-shaped,
-    ``damage.raw_data`` over the ROI's frames, a copy).  ``buffers`` holds one ``{name: BufferWrapper}`` dict per UDF,
-    computed through each UDF's ``get_results`` when first read (from a copy
-    of the run's buffers, except at the last step, whose buffers share memory
-    with the run).  Read ``buffers`` before the run takes its next step:
+    ``damage.raw_data`` over the ROI's frames, a copy).  ``buffers`` holds
+    one ``{name: BufferWrapper}`` dict per UDF, computed through each UDF's
+    ``get_results`` when first read (from a copy of the run's buffers, except
+    at the last step, whose buffers share memory with the run).  Read ``buffers`` before the run takes its next step:
     afterwards they would describe a later state, so reading them raises
     ``RuntimeError``.  The last step stays readable.
     """

@@ -149,8 +149,9 @@ class BufferWrapper:
             ``None`` for the default (``valid_nav`` for ``nav`` buffers, all
             valid otherwise).
         full
-            A ``nav`` result ``get_results`` returned for every frame (not
-            only the ROI's): :attr:`data` then is this array, as it is.
+            With a ROI, a ``nav`` result ``get_results`` returned for every
+            frame (not only the ROI's): :attr:`data` then is this array as it
+            is, but for frames not merged yet in a partial result.
         """
         wrapper = cls.__new__(cls)
         vars(wrapper).update(
@@ -226,15 +227,14 @@ class BufferWrapper:
             unmerged = self._mask is None and self._valid_nav is not None and not self._valid_nav.all()
             if self.kind != "nav":
                 self._full = raw
-            elif self._given_full is not None:  # every frame's entry, as get_results gave it
+            elif self._given_full is not None:  # with a ROI, every frame's entry as get_results gave it
                 full = self._given_full
                 if unmerged:
                     assert self._valid_nav is not None
-                    selected = (
-                        np.arange(len(self._valid_nav)) if self._selected is None else np.flatnonzero(self._selected)
-                    )
+                    assert self._selected is not None
                     full = full.copy()
-                    full.reshape((-1, *self.extra_shape))[selected[~self._valid_nav]] = fill_value_for(self.dtype)
+                    not_merged = np.flatnonzero(self._selected)[~self._valid_nav]
+                    full.reshape((-1, *self.extra_shape))[not_merged] = fill_value_for(self.dtype)
                 self._full = full
             else:
                 if unmerged:

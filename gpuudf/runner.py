@@ -6,7 +6,8 @@ Policy
   checked while planning, before the executor sees a task: UDF re-creation,
   buffer declarations, process method, merge, dtypes, backends, ROI.
 - **One clean copy per UDF on the host.**  The user's UDF objects get only
-  the run's ``meta`` (LiberTEM's UDFs keep it too); the host copy owns the full result buffers, runs ``preprocess``
+  the run's ``meta`` (LiberTEM's UDFs keep it too); the host copy owns the
+  full result buffers, runs ``preprocess``
   once on them (so merges start from the UDF's own initial values), merges
   partitions and computes ``get_results``.
 - **Merge in completion order**, straight into host buffers; ``nav``
@@ -253,8 +254,9 @@ class UDFRun:
     def _returned_array(self, owner: str, key: str, decl: BufferDeclaration, value: Any) -> _Returned:
         """A value ``get_results`` returned: its raw array (nav: flat, selected frames), mask, and full array.
 
-        As in LiberTEM, a ``nav`` result returned for every frame of the
-        dataset is the result's ``data`` as it is, ROI or not.
+        As in LiberTEM, with a ROI a ``nav`` result returned for every frame
+        of the dataset is kept whole: its values outside the ROI stay as
+        given.
         """
         mask = None
         if isinstance(value, ArrayWithMask):

@@ -19,7 +19,14 @@ from gpuudf import DataSetError
 from gpuudf.datasets import DataSet, H5DataSet, load, split_evenly
 from gpuudf.datasets.hdf5 import chunk_aligned_frames, has_hdf5_signature
 from tests.conftest import PER_FRAME
-from tests.udfs_for_tests import DATA_SHAPE, FILE_ROI, NAV_SHAPE, SIG_SHAPE, assert_sum_udfs_match_numpy
+from tests.udfs_for_tests import (
+    DATA_SHAPE,
+    FILE_ROI,
+    NAV_SHAPE,
+    SIG_SHAPE,
+    assert_reads_match,
+    assert_sum_udfs_match_numpy,
+)
 
 FRAMES = math.prod(NAV_SHAPE)
 
@@ -679,10 +686,7 @@ def test_hdf5_sync_offset_read_frames_skips_or_inserts_frames_for_every_layout(
     _, kwargs = data_file(kind, data)
     ds = load("hdf5", **kwargs, sync_offset=sync_offset)
     expected = sync_shifted(data.reshape(FRAMES, *SIG_SHAPE), sync_offset)
-    for positions in (range(FRAMES), range(3), range(31, 35), np.array([0, 4, 5, 6, 29, 30, 34])):
-        assert_array_equal(ds.read_frames(positions), expected[positions])
-        out = np.full((len(positions), *SIG_SHAPE), 7, dtype=np.uint16)
-        assert_array_equal(ds.read_frames(positions, out, prefer_view=True), expected[positions])
+    assert_reads_match(ds, expected, [range(FRAMES), range(3), range(31, 35), np.array([0, 4, 5, 6, 29, 30, 34])])
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from tests.udfs_for_tests import (
     ProbeUDF,
     SumFrameUDF,
     SumTileUDF,
+    assert_reads_match,
     assert_sum_udfs_match_numpy,
 )
 
@@ -378,12 +379,9 @@ def test_sync_offset_read_frames_puts_zeros_where_no_stored_frame_is(
     expected = sync_shifted(data.reshape(FRAMES, *SIG_SHAPE), sync_offset)
     ds = load("memory", data=data, sync_offset=sync_offset)
     assert ds.sync_offset == sync_offset
-    cases: list[Any] = [range(FRAMES), range(3), range(32, 35), range(10, 12), np.array([0, 1, 5, 33, 34])]
-    for positions in cases:
-        assert_array_equal(ds.read_frames(positions), expected[positions])
-        out = np.full((len(positions), *SIG_SHAPE), -7, dtype=data.dtype)
-        got = ds.read_frames(positions, out, prefer_view=True)
-        assert_array_equal(got, expected[positions])
+    assert_reads_match(
+        ds, expected, [range(FRAMES), range(3), range(32, 35), range(10, 12), np.array([0, 1, 5, 33, 34])]
+    )
     assert_array_equal(ds.read_frames(np.array([34, 0, 17])), expected[[34, 0, 17]])  # any order
 
 

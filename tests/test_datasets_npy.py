@@ -15,7 +15,15 @@ import gpuudf
 from gpuudf import DataSetError
 from gpuudf.datasets import NpyDataSet, load
 from tests.conftest import PER_FRAME
-from tests.udfs_for_tests import DATA_SHAPE, FILE_ROI, NAV_SHAPE, SIG_DIMS_CASES, SIG_SHAPE, assert_sum_udfs_match_numpy
+from tests.udfs_for_tests import (
+    DATA_SHAPE,
+    FILE_ROI,
+    NAV_SHAPE,
+    SIG_DIMS_CASES,
+    SIG_SHAPE,
+    assert_reads_match,
+    assert_sum_udfs_match_numpy,
+)
 
 FRAMES = math.prod(NAV_SHAPE)
 
@@ -324,10 +332,7 @@ def test_npy_sync_offset_read_frames_skips_or_inserts_frames(
     data = random_counts(DATA_SHAPE, dtype="uint16", high=1000) + 1
     ds = load("npy", path=write_npy(tmp_path / "data.npy", data), sync_offset=sync_offset)
     expected = sync_shifted(data.reshape(FRAMES, *SIG_SHAPE), sync_offset)
-    for positions in (range(FRAMES), range(2), range(33, 35), np.array([0, 1, 2, 17, 32, 33, 34])):
-        assert_array_equal(ds.read_frames(positions), expected[positions])
-        out = np.full((len(positions), *SIG_SHAPE), 7, dtype=np.uint16)
-        assert_array_equal(ds.read_frames(positions, out, prefer_view=True), expected[positions])
+    assert_reads_match(ds, expected, [range(FRAMES), range(2), range(33, 35), np.array([0, 1, 2, 17, 32, 33, 34])])
 
 
 @pytest.mark.parametrize(

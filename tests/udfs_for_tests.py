@@ -562,6 +562,7 @@ __all__ += [
     "FILE_ROI",
     "SIG_DIMS_CASES",
     "TruncatingSumUDF",
+    "assert_reads_match",
     "assert_sum_udfs_match_numpy",
     "save_data_file",
 ]
@@ -647,6 +648,18 @@ def assert_sum_udfs_match_numpy(
         assert_array_equal(res["per_frame"].data, np.where(mask, sums, np.nan).reshape(nav), err_msg=name)
         assert_array_equal(res["total"].data, frames[mask].sum(axis=0, dtype=np.float64), err_msg=name)
         assert_array_equal(res["count"].data, [(mask & with_data).sum()], err_msg=name)
+
+
+def assert_reads_match(dataset: DataSet, expected: np.ndarray[Any, Any], cases: list[Any]) -> None:
+    """``dataset.read_frames`` gives ``expected[positions]`` for each case: into a new array and into ``out``.
+
+    ``out`` starts filled with 7, so frames of zeros (a ``sync_offset``) must
+    overwrite it; ``prefer_view`` may hand out a view instead.
+    """
+    for positions in cases:
+        assert_array_equal(dataset.read_frames(positions), expected[positions])
+        out = np.full((len(positions), *expected.shape[1:]), 7, dtype=expected.dtype)
+        assert_array_equal(dataset.read_frames(positions, out, prefer_view=True), expected[positions])
 
 
 class TruncatingSumUDF(SumFrameUDF):
