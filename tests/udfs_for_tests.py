@@ -11,6 +11,7 @@ depend on the partition count or tile depth.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -284,6 +285,19 @@ class CallLog:
         with Path(self.path).open("a", encoding="utf-8") as file:
             file.write(json.dumps(list(entry)) + "\n")  # one short write: atomic with O_APPEND
 
+    def append_and_count(self, entry: tuple[str, int | None, int | None]) -> int:
+        """Append ``entry`` and return how many entries of its hook the log then holds.
+
+        The file lock makes append and count one step, so that two worker
+        processes never see the same count and none is skipped.
+        """
+        with Path(self.path).open("a+", encoding="utf-8") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)
+            file.write(json.dumps(list(entry)) + "\n")
+            file.flush()
+            file.seek(0)
+            return sum(1 for line in file if json.loads(line)[0] == entry[0])
+
     def __iter__(self) -> Iterator[tuple[str, int | None, int | None]]:
         path = Path(self.path)
         if not path.exists():
@@ -408,10 +422,16 @@ class RecordingSumUDF(_SumBase):
             self._get_log().append((hook, *flat_bounds(self.meta)))
 
     def _before_process(self) -> None:
-        self._log("process")
+        log = self._get_log()
+        entry = ("process", *flat_bounds(self.meta))
+        if isinstance(log, CallLog):
+            calls = log.append_and_count(entry)
+        else:
+            log.append(entry)
+            calls = process_calls(log)
         on_process = self.params.on_process
         if on_process is not None:
-            on_process(process_calls(self._get_log()))
+            on_process(calls)
 
     def preprocess(self) -> None:
         self._log("preprocess")
