@@ -17,7 +17,7 @@ import numpy as np
 from gpuudf.backends.device import DeviceAPI, DeviceBackend
 from gpuudf.backends.devices import GPUInfo
 
-__all__ = ["CupyAPI", "GPUInfo", "cupy_usable", "list_gpus", "make_cupy_backend"]
+__all__ = ["CupyAPI", "GPUInfo", "cupy_usable", "list_gpus", "make_cupy_backend", "sparse_to_cupy"]
 
 
 def list_gpus() -> list[GPUInfo]:
@@ -135,3 +135,10 @@ class CupyAPI(DeviceAPI):
 def make_cupy_backend(device_id: int) -> DeviceBackend:
     """The backend of a CUDA worker on GPU ``device_id``."""
     return DeviceBackend(CupyAPI(device_id), device_id)
+
+
+def sparse_to_cupy(matrix: Any) -> Any:
+    """A SciPy CSR matrix as a ``cupyx.scipy.sparse.csr_matrix`` on the current GPU."""
+    import cupyx.scipy.sparse  # noqa: PLC0415
+
+    return cupyx.scipy.sparse.csr_matrix(matrix)

@@ -1,0 +1,289 @@
+"""Virtual detectors: a stack of masks applied to every frame.
+
+Policy
+------
+- The masks are built from their factories once per worker and run (in
+  ``get_task_data``) and moved to the device there, never per partition or
+  tile; the driver builds them once more, at the start of the run, to check
+  them and to size the result, so a bad mask fails before any worker starts.
+- Dense masks: one matrix product per tile, ``(frames, sig) @ (sig, masks)``
+  (BLAS on a CPU, cuBLAS on a GPU), written straight into the tile's rows of
+  ``intensity``; a single mask is a matrix-vector product.
+- Sparse masks (SciPy on a CPU, ``cupyx.scipy.sparse`` on a GPU): one sparse
+  times dense product per tile, ``(masks, sig) @ (sig, frames)``.  Every
+  sparse spelling LiberTEM accepts (``True``, ``'scipy.sparse'``,
+  ``'scipy.sparse.csc'``, ``'sparse.pydata'``) is computed this way: the
+  products are the same numbers, and one sparse path for both devices keeps
+  the GPU and CPU results comparable.
+- The result dtype is ``numpy.result_type(input dtype, mask dtype)``, as in
+  LiberTEM: float32 data and masks give float32, a float64 mask (or
+  ``mask_dtype=float64``) gives float64.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse
+import sparse as pydata_sparse
+
+from gpuudf.backends.sparse import SPARSE_DEVICE_DTYPES, sparse_on_device
+from gpuudf.buffers import BufferDeclaration
+from gpuudf.errors import UDFDefinitionError
+from gpuudf.udf import UDF
+
+__all__ = ["ApplyMasksUDF"]
+
+_SPARSE_CHOICES = (None, False, True, "scipy.sparse", "scipy.sparse.csc", "sparse.pydata")
+_BACKENDS = ("numpy", "cupy")
+
+MaskStack = np.ndarray[Any, Any] | scipy.sparse.csr_matrix
+
+
+class ApplyMasksUDF(UDF):
+    """Apply a stack of masks to every frame: ``intensity[frame, k] = sum(frame * mask_k)``.
+
+    Parameters
+    ----------
+    mask_factories
+        A function returning one mask or a stack ``(n, *sig_shape)``; a list
+        of functions returning one mask each; or the masks themselves (an
+        array, a stack, or a list of arrays).  A mask is a NumPy array of the
+        frame's shape, a :mod:`scipy.sparse` matrix (of the frame's shape,
+        or ``(n, frame size)`` for a stack) or a :mod:`sparse` (pydata)
+        array; :mod:`gpuudf.masks` makes the common detectors.  Factories
+        travel to every worker, so they should build their masks rather
+        than capture large arrays.
+    use_torch
+        Accepted for LiberTEM code; gpuudf always uses BLAS/cuBLAS.
+    use_sparse
+        ``None``: sparse when every mask is sparse; ``False``: dense;
+        ``True``, ``'scipy.sparse'``, ``'scipy.sparse.csc'`` or
+        ``'sparse.pydata'``: sparse (module policy).
+    mask_count
+        The number of masks, to size the result without calling the
+        factories; checked against them when the run starts.
+    mask_dtype
+        The dtype the masks are used in; default: theirs.
+    preferred_dtype
+        The input dtype asked for; default ``float32``.
+    backends
+        ``"numpy"`` and/or ``"cupy"``; default both.
+    shifts
+        LiberTEM's per-frame mask shifts; not supported (an error).
+
+    Notes
+    -----
+    Results: ``intensity``, kind ``nav`` with ``extra_shape=(n_masks,)``.
+    """
+
+    def __init__(  # noqa: PLR0917 - LiberTEM's positional order, for ported code
+        self,
+        mask_factories: Any,
+        use_torch: bool = True,
+        use_sparse: bool | str | None = None,
+        mask_count: int | None = None,
+        mask_dtype: npt.DTypeLike | None = None,
+        preferred_dtype: npt.DTypeLike | None = None,
+        backends: Iterable[str] | None = None,
+        shifts: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if shifts is not None:
+            msg = "ApplyMasksUDF: shifts (per-frame mask shifts) is not supported by gpuudf; shift the masks instead"
+            raise UDFDefinitionError(msg)
+        if use_sparse not in _SPARSE_CHOICES:
+            msg = f"use_sparse must be one of {_SPARSE_CHOICES}, got {use_sparse!r}"
+            raise UDFDefinitionError(msg)
+        if mask_count is not None and (not isinstance(mask_count, numbers.Integral) or mask_count < 1):
+            msg = f"mask_count must be a positive int, got {mask_count!r}"
+            raise UDFDefinitionError(msg)
+        if backends is not None and not any(b in _BACKENDS for b in backends):
+            msg = f"backends={tuple(backends)!r}: ApplyMasksUDF computes on {_BACKENDS} only"
+            raise UDFDefinitionError(msg)
+        super().__init__(
+            mask_factories=mask_factories,
+            use_torch=use_torch,
+            use_sparse=use_sparse,
+            mask_count=mask_count,
+            mask_dtype=mask_dtype,
+            preferred_dtype=preferred_dtype,
+            backends=backends,
+            shifts=shifts,
+            **kwargs,
+        )
+
+    # -- the mask stack --------------------------------------------------------
+
+    def _masks(self) -> MaskStack:
+        """The validated stack ``(n, sig size)``, dense or CSR, built once per instance."""
+        stack: MaskStack | None = getattr(self, "_mask_stack", None)
+        if stack is None:
+            stack = build_mask_stack(
+                self.params.mask_factories, tuple(self.meta.dataset_shape.sig), self.params.use_sparse
+            )
+            count = self.params.mask_count
+            if count is not None and count != stack.shape[0]:
+                msg = f"mask_count={count}, but mask_factories produced {stack.shape[0]} masks"
+                raise UDFDefinitionError(msg)
+            self._mask_stack = stack
+        return stack
+
+    def get_mask_count(self) -> int:
+        """The number of masks: ``mask_count``, or what the factories produce."""
+        count = self.params.mask_count
+        return int(count) if count is not None else int(self._masks().shape[0])
+
+    def get_mask_dtype(self) -> np.dtype[Any]:
+        """The dtype masks are used in: ``mask_dtype``, or the masks' own."""
+        if self.params.mask_dtype is not None:
+            given: np.dtype[Any] = np.dtype(self.params.mask_dtype)
+            return given
+        dtype: np.dtype[Any] = np.dtype(self._masks().dtype)
+        return dtype
+
+    # -- the UDF interface -----------------------------------------------------
+
+    def get_preferred_input_dtype(self) -> npt.DTypeLike:
+        if self.params.preferred_dtype is None:
+            return super().get_preferred_input_dtype()
+        preferred: npt.DTypeLike = self.params.preferred_dtype
+        return preferred
+
+    def get_backends(self) -> tuple[str, ...]:
+        if self.params.backends is None:
+            return _BACKENDS
+        return tuple(b for b in self.params.backends if b in _BACKENDS)
+
+    def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
+        self._masks()  # bad masks fail here, on the driver, before any worker starts
+        dtype = np.result_type(self.meta.input_dtype, self.get_mask_dtype())
+        return {"intensity": self.buffer(kind="nav", extra_shape=(self.get_mask_count(),), dtype=dtype)}
+
+    def get_task_data(self) -> Mapping[str, Any]:
+        stack = self._masks()
+        compute_dtype = np.result_type(self.meta.input_dtype, self.get_mask_dtype())
+        if scipy.sparse.issparse(stack):
+            if self.meta.array_backend == "cupy" and compute_dtype not in SPARSE_DEVICE_DTYPES:
+                compute_dtype = np.dtype(np.complex128 if compute_dtype.kind == "c" else np.float64)
+            device_masks = sparse_on_device(self.xp, stack.astype(compute_dtype))
+            return {"masks": device_masks, "sparse": True, "compute_dtype": compute_dtype}
+        dense = np.ascontiguousarray(stack, dtype=compute_dtype)
+        # one mask: a matrix-vector product, which BLAS runs at memory speed
+        device_masks = self.xp.asarray(dense[0] if dense.shape[0] == 1 else dense)
+        return {"masks": device_masks, "sparse": False, "compute_dtype": compute_dtype}
+
+    def process_tile(self, tile: Any) -> None:
+        masks = self.task_data.masks
+        flat = tile.reshape(tile.shape[0], -1)
+        if flat.dtype != self.task_data.compute_dtype:
+            flat = flat.astype(self.task_data.compute_dtype)
+        out = self.results.intensity
+        if self.task_data.sparse:
+            out[:] = (masks @ flat.T).T
+        elif masks.ndim == 1:
+            self.xp.matmul(flat, masks, out=out[:, 0])
+        else:
+            self.xp.matmul(flat, masks.T, out=out)
+
+
+def build_mask_stack(factories: Any, sig_shape: tuple[int, ...], use_sparse: bool | str | None) -> MaskStack:
+    """The masks of ``factories`` as one ``(n, prod(sig_shape))`` stack, checked.
+
+    Raises
+    ------
+    UDFDefinitionError
+        For no masks, a mask of another shape than ``sig_shape``, a
+        non-numeric mask, or a factory that fails.
+    """
+    parts: list[Any] = [_as_mask_rows(index, item, sig_shape) for index, item in enumerate(_mask_items(factories))]
+    if not parts or sum(p.shape[0] for p in parts) == 0:
+        msg = "mask_factories produced no masks: give at least one mask of the frame's shape"
+        raise UDFDefinitionError(msg)
+    all_sparse = all(scipy.sparse.issparse(p) for p in parts)
+    sparse_wanted = all_sparse if use_sparse is None else bool(use_sparse)
+    if sparse_wanted:
+        return scipy.sparse.csr_matrix(scipy.sparse.vstack([scipy.sparse.csr_matrix(p) for p in parts]))
+    return np.concatenate([_dense(p) for p in parts], axis=0)
+
+
+def _mask_items(factories: Any) -> list[Any]:
+    """What the factories return (or the masks given), one item per factory or mask."""
+    if callable(factories):
+        return [_call_factory(0, factories)]
+    if isinstance(factories, np.ndarray) or scipy.sparse.issparse(factories):
+        return [factories]
+    if isinstance(factories, pydata_sparse.SparseArray):
+        return [factories]
+    if not isinstance(factories, Sequence | Iterable) or isinstance(factories, str | bytes):
+        msg = f"mask_factories must be a function, a list of functions or masks, got {type(factories).__name__}"
+        raise UDFDefinitionError(msg)
+    return [_call_factory(i, f) if callable(f) else f for i, f in enumerate(factories)]
+
+
+def _call_factory(index: int, factory: Callable[[], Any]) -> Any:
+    try:
+        return factory()
+    except Exception as exc:
+        msg = f"mask_factories[{index}] ({getattr(factory, '__name__', factory)!r}) failed: {exc!r}"
+        raise UDFDefinitionError(msg) from exc
+
+
+def _as_mask_rows(index: int, item: Any, sig_shape: tuple[int, ...]) -> MaskStack:
+    """One factory's result as rows ``(k, sig size)``, dense or CSR."""
+    sig_size = int(np.prod(sig_shape))
+    where = f"mask_factories[{index}]"
+    if isinstance(item, pydata_sparse.SparseArray):
+        if tuple(item.shape) == sig_shape:
+            item = item.reshape((1, sig_size))
+        elif tuple(item.shape[1:]) == sig_shape:
+            item = item.reshape((item.shape[0], sig_size))
+        if item.ndim != 2:
+            msg = f"{where} has shape {item.shape}; masks must have the frame's shape {sig_shape}"
+            raise UDFDefinitionError(msg)
+        item = item.to_scipy_sparse()
+    if scipy.sparse.issparse(item):
+        item = cast("Any", item)
+        _check_numeric(where, np.dtype(item.dtype))
+        rows: Any = scipy.sparse.csr_matrix(item)
+        if tuple(rows.shape) == sig_shape:
+            return scipy.sparse.csr_matrix(rows.reshape((1, sig_size)))
+        if rows.shape[1] == sig_size:
+            csr: scipy.sparse.csr_matrix = rows
+            return csr
+        msg = f"{where} is a sparse matrix of shape {rows.shape}; expected {sig_shape} or (n, {sig_size})"
+        raise UDFDefinitionError(msg)
+    if isinstance(item, list | tuple) and item and all(_is_array_like(m) for m in item):
+        stacked: list[Any] = [_as_mask_rows(index, m, sig_shape) for m in item]
+        if all(scipy.sparse.issparse(s) for s in stacked):
+            return scipy.sparse.csr_matrix(scipy.sparse.vstack(stacked))
+        return np.concatenate([_dense(s) for s in stacked], axis=0)
+    array = np.asarray(item)
+    _check_numeric(where, array.dtype)
+    if array.shape == sig_shape:
+        return array.reshape(1, sig_size)
+    if array.ndim == len(sig_shape) + 1 and array.shape[1:] == sig_shape:
+        return array.reshape(array.shape[0], sig_size)
+    msg = f"{where} has shape {array.shape}; masks must have the frame's shape {sig_shape} (or be a stack of them)"
+    raise UDFDefinitionError(msg)
+
+
+def _dense(rows: Any) -> np.ndarray[Any, Any]:
+    if scipy.sparse.issparse(rows):
+        return np.asarray(cast("Any", rows).toarray())
+    dense: np.ndarray[Any, Any] = rows
+    return dense
+
+
+def _is_array_like(value: Any) -> bool:
+    return isinstance(value, np.ndarray | pydata_sparse.SparseArray) or scipy.sparse.issparse(value)
+
+
+def _check_numeric(where: str, dtype: np.dtype[Any]) -> None:
+    if dtype.kind not in "biufc":
+        msg = f"{where} has dtype {dtype}; masks must be numeric (bool, int, float or complex)"
+        raise UDFDefinitionError(msg)
