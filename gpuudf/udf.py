@@ -17,7 +17,7 @@ import enum
 import importlib
 import types
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -30,7 +30,16 @@ from gpuudf.results import ArrayWithMask
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-__all__ = ["PROCESS_METHODS", "UDF", "UDFMeta", "UDFMethod", "UDFParams", "UDFTaskData", "process_method_of"]
+__all__ = [
+    "PROCESS_METHODS",
+    "UDF",
+    "RunsUDFs",
+    "UDFMeta",
+    "UDFMethod",
+    "UDFParams",
+    "UDFTaskData",
+    "process_method_of",
+]
 
 #: Process methods in order of precedence when a UDF defines several.
 PROCESS_METHODS: tuple[str, ...] = ("tile", "frame", "partition")
@@ -79,6 +88,13 @@ class UDFParams(types.SimpleNamespace):
     def values(self) -> list[Any]:
         """The parameter values."""
         return list(self.__dict__.values())
+
+
+class RunsUDFs(Protocol):
+    """What the ``run_*`` helpers of the built-in UDFs need of a context: ``gpuudf.Context``, or LiberTEM's."""
+
+    def run_udf(self, dataset: Any, udf: Any, roi: Any = ..., progress: Any = ...) -> Any:
+        """Run ``udf`` over ``dataset``."""
 
 
 class UDFTaskData(dict[str, Any]):
