@@ -14,6 +14,12 @@ Tests that load data through ``load_partitioned`` run once per entry of
 :data:`PARTITION_PARAMS` (1, 3 and 7 partitions, and one partition per frame);
 their expected values never depend on the count.
 
+LiberTEM
+--------
+``pytest --libertem-python PATH`` (an interpreter with LiberTEM 0.16) runs
+the tests that compare gpuudf's built-in UDFs with LiberTEM's own on the
+same file; without it they are skipped.
+
 GPU tests
 ---------
 Tests marked ``gpu`` are skipped here, and only here, where CuPy sees no
@@ -105,6 +111,26 @@ PARTITION_PARAMS = [
     pytest.param(7, id="7-partitions"),
     pytest.param(PER_FRAME, id="partition-per-frame"),
 ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--libertem-python PATH``: compare the built-in UDFs with LiberTEM's, run by that interpreter."""
+    parser.addoption(
+        "--libertem-python",
+        default=None,
+        help="an interpreter with LiberTEM 0.16: compare gpuudf's built-in UDFs with LiberTEM's",
+    )
+
+
+@pytest.fixture(scope="session")
+def libertem_python(pytestconfig: pytest.Config) -> str:
+    """The interpreter ``--libertem-python`` names; the test is skipped without one."""
+    python = pytestconfig.getoption("--libertem-python")
+    if python is None:
+        pytest.skip("needs --libertem-python PATH (an interpreter with LiberTEM 0.16)")
+    if not Path(python).exists():
+        pytest.fail(f"--libertem-python {python}: no such interpreter")
+    return str(python)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
