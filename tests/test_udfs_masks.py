@@ -18,7 +18,7 @@ from gpuudf.errors import UDFDefinitionError
 from gpuudf.executors import InlineExecutor
 from gpuudf.testing import assert_backends_agree
 from gpuudf.udfs import ApplyMasksUDF
-from gpuudf.udfs.masks import build_mask_stack
+from gpuudf.udfs.masks import Band, build_mask_stack, plan_bands
 from tests.udfs_for_tests import DATA_SHAPE, NAV_SHAPE, SIG_SHAPE
 
 LoadFn = Callable[..., DataSet]
@@ -291,3 +291,54 @@ def test_libertem_only_arguments_are_accepted(ctx: gpuudf.Context, random_counts
     udf = ApplyMasksUDF(mask_factories=bright_field, use_torch=False, mask_count=1, mask_dtype=np.float32)
     res = ctx.run_udf(dataset=ctx.load("memory", data=data), udf=udf)
     assert_array_equal(res["intensity"].data, apply_with_numpy(data, bright_field()[None]))
+
+
+def test_bands_leave_out_rows_where_every_mask_is_zero_and_split_at_long_gaps() -> None:
+    nonzero = np.zeros((3, 32), dtype=bool)
+    nonzero[0, 3:6] = True  # a small disk at the top
+    nonzero[1, 5:7] = True  # another one, overlapping it
+    nonzero[2, 20:24] = True  # a third far below: a gap of 13 rows
+    assert plan_bands(nonzero) == [Band(3, 7, (0, 1)), Band(20, 24, (2,))]
+    # gaps of fewer than an eighth of the rows do not split
+    nonzero[2, [10, 14, 17]] = True
+    assert plan_bands(nonzero) == [Band(3, 24, (0, 1, 2))]
+    full = np.ones((16, 32), dtype=bool)
+    assert plan_bands(full) == [Band(0, 32, tuple(range(16)))]
+    assert plan_bands(np.zeros((2, 8), dtype=bool)) == []
+
+
+def test_bands_cover_every_non_zero_of_every_mask(rng: np.random.Generator) -> None:
+    for _ in range(20):
+        nonzero = rng.random((5, 40)) < 0.02
+        covered = np.zeros_like(nonzero)
+        for band in plan_bands(nonzero, min_gap_fraction=float(rng.random())):
+            covered[list(band.masks), band.start : band.stop] = True
+        assert not (nonzero & ~covered).any()
+
+
+def three_detectors_with_a_gap() -> np.ndarray[Any, Any]:
+    """A disk at the top, an empty mask, and a point at the bottom: bands with non-contiguous masks."""
+    stack = np.zeros((4, *SIG_SHAPE), dtype=np.float32)
+    stack[0] = masks.disk(SIG_SHAPE, (1, 2), 1)
+    stack[2] = masks.point(SIG_SHAPE, (7.5, 9))
+    stack[3] = masks.disk(SIG_SHAPE, (0, 8), 0.5)
+    return stack
+
+
+@pytest.mark.parametrize(
+    ("sig_shape", "factory"),
+    [
+        pytest.param(SIG_SHAPE, three_detectors_with_a_gap, id="empty-mask-and-gaps"),
+        pytest.param((99,), lambda: np.eye(99, dtype=np.float32)[[3, 50, 51]], id="one-dimensional-frames"),
+        pytest.param((3, 3, 11), lambda: np.arange(2 * 99, dtype=np.float32).reshape(2, 3, 3, 11) % 3, id="3d-frames"),
+    ],
+)
+def test_banded_products_match_numpy_for_any_frame_layout(
+    ctx: gpuudf.Context, random_counts: CountsFn, sig_shape: tuple[int, ...], factory: Callable[[], Any]
+) -> None:
+    data = random_counts((*NAV_SHAPE, *sig_shape), high=100)
+    dataset = ctx.load("memory", data=data, sig_dims=len(sig_shape))
+    res = ctx.run_udf(dataset=dataset, udf=ApplyMasksUDF(mask_factories=factory))
+    stack = factory().reshape(-1, int(np.prod(sig_shape)))
+    expected = data.reshape(-1, stack.shape[1]).astype(np.float64) @ stack.T.astype(np.float64)
+    assert_array_equal(res["intensity"].data, expected.reshape((*NAV_SHAPE, -1)))

@@ -17,8 +17,9 @@ Policy
   them as ``float64`` when there is no ROI); ``regression`` is ``float64``.
 - **One matmul per tile on the device.**  ``get_task_data`` builds the
   ``(pixels, 3)`` matrix ``[mask, mask * y, mask * x]`` once per worker with
-  ``self.xp``; ``process_tile`` is a reshape and a matmul into a private
-  ``nav`` buffer.  Everything derived (shifts, corrections, regression,
+  ``self.xp``, over the rows the mask touches; ``process_tile`` is a
+  strided view of those rows and a matmul into a private ``nav`` buffer,
+  so a small mask reads a fraction of each frame.  Everything derived (shifts, corrections, regression,
   gradients) is computed on the host in ``get_results`` with NumPy.
 - **Fail before work.**  Parameters are checked when the UDF is made;
   what needs the dataset (a 2D nav and sig shape, a centre inside the frame,
@@ -505,14 +506,17 @@ class CoMUDF(UDF):
 
     def get_task_data(self) -> Mapping[str, Any]:
         mask = self._mask()
+        rows = np.flatnonzero(mask.any(axis=1))
+        # rows outside the mask weigh nothing: the product never reads them
+        band = slice(int(rows[0]), int(rows[-1]) + 1) if rows.size else slice(0, 0)
         y, x = np.indices(mask.shape)
-        weights = np.stack([mask, mask * y, mask * x], axis=-1).reshape(-1, 3).astype(self._dtype())
-        return {"weights": self.xp.asarray(weights)}
+        weights = np.stack([mask, mask * y, mask * x], axis=-1)[band].reshape(-1, 3).astype(self._dtype())
+        return {"weights": self.xp.asarray(weights), "rows": band}
 
     def process_tile(self, tile: Any) -> None:
-        # tiles hold whole frames: (frames, pixels) @ (pixels, 3) -> sum, sum * y, sum * x per frame
-        frames = tile.reshape((tile.shape[0], -1))
-        self.results.raw_mask_result[:] = self.xp.matmul(frames, self.task_data.weights)
+        # (frames, pixels) @ (pixels, 3) -> sum, sum * y, sum * x per frame; the band is a strided view, no copy
+        frames = tile[:, self.task_data.rows].reshape((tile.shape[0], -1))
+        self.xp.matmul(frames, self.task_data.weights, out=self.results.raw_mask_result)
 
     # -- host side ------------------------------------------------------------
 

@@ -6,9 +6,14 @@ Policy
   ``get_task_data``) and moved to the device there, never per partition or
   tile; the driver builds them once more, at the start of the run, to check
   them and to size the result, so a bad mask fails before any worker starts.
-- Dense masks: one matrix product per tile, ``(frames, sig) @ (sig, masks)``
-  (BLAS on a CPU, cuBLAS on a GPU), written straight into the tile's rows of
-  ``intensity``; a single mask is a matrix-vector product.
+- Dense masks: matrix products per tile, ``(frames, sig) @ (sig, masks)``
+  (BLAS on a CPU, cuBLAS on a GPU); a single mask is a matrix-vector
+  product.  Rows where every mask is zero are never read: the product runs
+  over the bands of rows that hold non-zeros (:func:`plan_bands`), each a
+  strided view of the tile (no copy) multiplied with the masks non-zero in
+  it, so a small detector reads a fraction of each frame.  (As
+  a consequence a NaN in a pixel that every mask ignores does not reach the
+  result, where a full product would spread it.)
 - Sparse masks (SciPy on a CPU, ``cupyx.scipy.sparse`` on a GPU): one sparse
   times dense product per tile, ``(masks, sig) @ (sig, frames)``.  Every
   sparse spelling LiberTEM accepts (``True``, ``'scipy.sparse'``,
@@ -22,8 +27,10 @@ Policy
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -36,12 +43,65 @@ from gpuudf.buffers import BufferDeclaration
 from gpuudf.errors import UDFDefinitionError
 from gpuudf.udf import UDF
 
-__all__ = ["ApplyMasksUDF"]
+__all__ = ["MIN_GAP_FRACTION", "ApplyMasksUDF", "Band", "build_mask_stack", "plan_bands"]
 
 _SPARSE_CHOICES = (None, False, True, "scipy.sparse", "scipy.sparse.csc", "sparse.pydata")
 _BACKENDS = ("numpy", "cupy")
 
 MaskStack = np.ndarray[Any, Any] | scipy.sparse.csr_matrix
+
+#: A run of all-zero rows splits a frame into two bands when it is at least this fraction of the rows.
+MIN_GAP_FRACTION = 1 / 8
+#: Input bytes per tile asked for on a CPU: a product call per band and tile amortises over many frames.
+_CPU_TILE_NBYTES = 32 * 2**20
+
+
+@dataclass(frozen=True)
+class Band:
+    """Rows ``start:stop`` of a frame (its first axis), and the masks that are non-zero in them."""
+
+    start: int
+    stop: int
+    masks: tuple[int, ...]
+
+
+def plan_bands(
+    nonzero_rows: np.ndarray[Any, np.dtype[np.bool_]], min_gap_fraction: float = MIN_GAP_FRACTION
+) -> list[Band]:
+    """Cut the rows of a frame into bands that hold every non-zero of the masks.
+
+    Rows where every mask is zero are left out; a run of such rows between
+    two bands splits them only when it is at least ``min_gap_fraction`` of
+    the frame's rows (a product call per band costs more than a few rows
+    read), and each band lists the masks non-zero in it.  Cutting finer
+    saves no time: BLAS multiplies a band with a few masks at a lower rate
+    than the whole frame with all of them.
+
+    Parameters
+    ----------
+    nonzero_rows
+        ``(n_masks, n_rows)``: whether mask ``k`` has a non-zero in row ``r``.
+    min_gap_fraction
+        Shortest run of all-zero rows, as a fraction of the rows, that splits bands.
+
+    Returns
+    -------
+    list of Band
+        In row order, disjoint; every non-zero of every mask lies in a band
+        that lists the mask.
+    """
+    n_rows = nonzero_rows.shape[1]
+    used_rows = np.flatnonzero(nonzero_rows.any(axis=0))
+    if used_rows.size == 0:
+        return []
+    min_gap = max(1, math.ceil(min_gap_fraction * n_rows))
+    splits = np.flatnonzero(np.diff(used_rows) > min_gap)
+    starts = [int(used_rows[0]), *(int(used_rows[i + 1]) for i in splits)]
+    stops = [*(int(used_rows[i]) + 1 for i in splits), int(used_rows[-1]) + 1]
+    return [
+        Band(start, stop, tuple(np.flatnonzero(nonzero_rows[:, start:stop].any(axis=1)).tolist()))
+        for start, stop in zip(starts, stops, strict=True)
+    ]
 
 
 class ApplyMasksUDF(UDF):
@@ -172,23 +232,54 @@ class ApplyMasksUDF(UDF):
                 compute_dtype = np.dtype(np.complex128 if compute_dtype.kind == "c" else np.float64)
             device_masks = sparse_on_device(self.xp, stack.astype(compute_dtype))
             return {"masks": device_masks, "sparse": True, "compute_dtype": compute_dtype}
-        dense = np.ascontiguousarray(stack, dtype=compute_dtype)
-        # one mask: a matrix-vector product, which BLAS runs at memory speed
-        device_masks = self.xp.asarray(dense[0] if dense.shape[0] == 1 else dense)
-        return {"masks": device_masks, "sparse": False, "compute_dtype": compute_dtype}
+        sig = tuple(self.meta.dataset_shape.sig)
+        rows = np.asarray(stack).reshape(stack.shape[0], sig[0], -1)
+        plan = plan_bands((rows != 0).any(axis=2))
+        count = stack.shape[0]
+        whole = len(plan) == 1 and (plan[0].start, plan[0].stop, plan[0].masks) == (0, sig[0], tuple(range(count)))
+        bands = []
+        for band in plan:
+            chosen = self._index_of(band.masks)
+            masks = np.ascontiguousarray(rows[band.masks, band.start : band.stop].reshape(len(band.masks), -1))
+            # one mask: a matrix-vector product, which BLAS runs at memory speed
+            device_masks = self.xp.asarray((masks[0] if len(band.masks) == 1 else masks).astype(compute_dtype))
+            bands.append((slice(band.start, band.stop), chosen, device_masks))
+        return {"bands": bands, "whole": whole, "sparse": False, "compute_dtype": compute_dtype}
+
+    def _index_of(self, masks: tuple[int, ...]) -> Any:
+        """``intensity[:, index]`` of a band's masks: a position, a slice, or an index array on the device."""
+        if len(masks) == 1:
+            return masks[0]
+        if masks == tuple(range(masks[0], masks[-1] + 1)):
+            return slice(masks[0], masks[-1] + 1)
+        return self.xp.asarray(np.array(masks, dtype=np.intp))
+
+    def get_tiling_preferences(self) -> Mapping[str, int]:
+        if self.meta.device_class == "cpu":
+            return {"total_size": _CPU_TILE_NBYTES}
+        return {}
 
     def process_tile(self, tile: Any) -> None:
-        masks = self.task_data.masks
-        flat = tile.reshape(tile.shape[0], -1)
-        if flat.dtype != self.task_data.compute_dtype:
-            flat = flat.astype(self.task_data.compute_dtype)
+        compute_dtype = self.task_data.compute_dtype
         out = self.results.intensity
         if self.task_data.sparse:
-            out[:] = (masks @ flat.T).T
-        elif masks.ndim == 1:
-            self.xp.matmul(flat, masks, out=out[:, 0])
-        else:
-            self.xp.matmul(flat, masks.T, out=out)
+            flat = tile.reshape(tile.shape[0], -1)
+            out[:] = (self.task_data.masks @ flat.astype(compute_dtype, copy=False).T).T
+            return
+        if self.task_data.whole:
+            _, _, masks = self.task_data.bands[0]
+            flat = tile.reshape(tile.shape[0], -1).astype(compute_dtype, copy=False)
+            if masks.ndim == 1:
+                self.xp.matmul(flat, masks, out=out[:, 0])
+            else:
+                self.xp.matmul(flat, masks.T, out=out)
+            return
+        rows = tile.reshape(tile.shape[0], tile.shape[1], -1)
+        out[:] = 0
+        for band_rows, chosen, masks in self.task_data.bands:
+            # a band's rows are contiguous within each frame: a strided view, no copy
+            flat = rows[:, band_rows].reshape(tile.shape[0], -1).astype(compute_dtype, copy=False)
+            out[:, chosen] += flat @ (masks if masks.ndim == 1 else masks.T)
 
 
 def build_mask_stack(factories: Any, sig_shape: tuple[int, ...], use_sparse: bool | str | None) -> MaskStack:

@@ -20,6 +20,7 @@ Policy
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,9 @@ from gpuudf.udf import UDF, RunsUDFs
 __all__ = ["Moments", "StdDevUDF", "combine_moments", "consolidate_result", "run_stddev", "tile_moments"]
 
 
+#: Bytes of the buffer a CPU worker converts frames into: several frames, and within the CPU's cache.
+_CPU_CHUNK_NBYTES = 4 * 2**20
+
 #: ``(n, sum, varsum)`` of a set of frames: their count, their sum and their varsum over axis 0.
 Moments = tuple[int, Any, Any]
 
@@ -44,15 +48,30 @@ def _abs2(values: Any) -> Any:
     return values * values
 
 
-def tile_moments(xp: Any, tile: Any) -> Moments:
-    """The frame count, sum and varsum of a stack of frames, in ``tile``'s dtype.
+def tile_moments(xp: Any, tile: Any, dtype: Any = None, shift: Any = None, work: Any = None) -> Moments:
+    """The frame count, sum and varsum of a stack of frames.
+
+    The deviations are taken from ``shift`` (a frame-shaped guess of the
+    mean; default the first frame) in one pass that also converts to
+    ``dtype``: ``varsum = sum(|x - shift|**2) - |sum(x - shift)|**2 / n``,
+    which is exact in exact arithmetic and keeps its digits in floating
+    point as long as ``shift`` lies within a few standard deviations of the
+    mean (the running mean of the frames before, or any one frame).
 
     Parameters
     ----------
     xp
         The array module of ``tile`` (``self.xp``).
     tile
-        Frames along axis 0.
+        Frames along axis 0, at least one.
+    dtype
+        Of the results; default ``tile``'s.
+    shift
+        Frame-shaped, in ``dtype``.
+    work
+        A buffer of ``dtype`` of the frame shape with at least one frame:
+        the tile goes through it in chunks of that many frames (default: a
+        fresh buffer for the whole tile).
 
     Returns
     -------
@@ -61,11 +80,31 @@ def tile_moments(xp: Any, tile: Any) -> Moments:
         and the sum over axis 0 of squared deviations from their mean
         (real for complex frames).
     """
+    dtype = tile.dtype if dtype is None else np.dtype(dtype)
     count = int(tile.shape[0])
-    total = xp.sum(tile, axis=0)
-    deviations = tile - total / count
-    varsum = xp.sum(_abs2(deviations), axis=0)
-    return count, total, varsum
+    if shift is None:
+        shift = tile[0].astype(dtype)
+    if work is None:
+        work = xp.empty(tile.shape, dtype=dtype)
+    chunk = int(work.shape[0])
+    offset = xp.zeros(shift.shape, dtype=dtype)
+    squares = xp.zeros(shift.shape, dtype=np.zeros(0, dtype).real.dtype)  # real for complex frames too
+    # chunks of frames through a reused buffer, which stays in the CPU's cache between the passes over it
+    for start in range(0, count, chunk):
+        frames = tile[start : start + chunk]
+        deviations = work[: frames.shape[0]]
+        deviations[...] = (
+            frames  # a converting copy and an in-place subtraction: faster than one converting subtraction
+        )
+        xp.subtract(deviations, shift, out=deviations)
+        flat = deviations.reshape(frames.shape[0], -1)
+        offset += (xp.ones(frames.shape[0], dtype=dtype) @ flat).reshape(shift.shape)  # a BLAS sum
+        if dtype.kind == "c":
+            part = xp.einsum("ij,ij->j", flat.real, flat.real) + xp.einsum("ij,ij->j", flat.imag, flat.imag)
+        else:
+            part = xp.einsum("ij,ij->j", flat, flat)
+        squares += part.reshape(shift.shape)
+    return count, offset + shift * count, squares - _abs2(offset) / count
 
 
 def combine_moments(a: Moments, b: Moments) -> Moments:
@@ -143,8 +182,8 @@ class StdDevUDF(UDF):
         return np.dtype(np.float64 if self.params.dtype is None else self.params.dtype)
 
     def get_preferred_input_dtype(self) -> Any:
-        # LiberTEM reads float32 tiles and casts them to result_type(input, dtype): ask for that dtype at once
-        return np.result_type(np.float32, self._base_dtype())
+        # frames arrive as float32 (as in LiberTEM); the one pass over a tile converts them to the accumulation dtype
+        return np.float32
 
     def get_backends(self) -> tuple[str, ...]:
         return ("numpy", "cupy")
@@ -167,16 +206,28 @@ class StdDevUDF(UDF):
     def preprocess(self) -> None:
         # per partition: the frames combined so far (frames without data are never processed)
         self._frames = 0
+        self._work: Any = None
 
     def process_tile(self, tile: Any) -> None:
         accumulation = self.results.sum.dtype
-        if tile.dtype != accumulation:
-            tile = tile.astype(accumulation)
-        running = (self._frames, self.results.sum, self.results.varsum)
-        count, total, varsum = combine_moments(running, tile_moments(self.xp, tile))
+        chunk = self._chunk_frames(tile)
+        if self._work is None or self._work.shape[0] < chunk:
+            self._work = self.xp.empty((chunk, *tile.shape[1:]), dtype=accumulation)
+        # deviations from the running mean: small numbers, whatever the frames' offset
+        shift = self.results.sum / self._frames if self._frames else None
+        moments = tile_moments(self.xp, tile, accumulation, shift, self._work)
+        count, total, varsum = combine_moments((self._frames, self.results.sum, self.results.varsum), moments)
         self.results.sum[...] = total
         self.results.varsum[...] = varsum
         self._frames = count
+
+    def _chunk_frames(self, tile: Any) -> int:
+        """Frames per chunk of :func:`tile_moments`: a cache-sized buffer on a CPU, the whole tile on a GPU."""
+        frames = int(tile.shape[0])
+        if self.meta.device_class != "cpu":
+            return frames  # one pass over the tile: the fewest kernels
+        frame_nbytes = math.prod(tile.shape[1:]) * self.results.sum.dtype.itemsize
+        return max(1, min(frames, _CPU_CHUNK_NBYTES // int(frame_nbytes)))
 
     def postprocess(self) -> None:
         self.results.num_frames[...] = self._frames
