@@ -12,19 +12,25 @@ from typing import Any
 
 import numpy as np
 
+from gpuudf import masks
 from gpuudf.backends import detect
 from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.context import Context
 from gpuudf.udf import UDF
-from gpuudf.udfs import SumSigUDF, SumUDF
+from gpuudf.udfs import ApplyMasksUDF, CoMUDF, SumSigUDF, SumUDF
 
-__all__ = ["BrightestFrameUDF", "main", "synthetic_4dstem"]
+__all__ = ["BrightestFrameUDF", "DemoGeometry", "main", "plot_demo", "synthetic_4dstem"]
 
 
 def synthetic_4dstem(
     nav_shape: tuple[int, int] = (32, 48), sig_shape: tuple[int, int] = (64, 72), seed: int = 0
 ) -> np.ndarray[Any, np.dtype[np.uint16]]:
-    """A small 4D-STEM scan: a disk whose centre and brightness vary over the scan.
+    """A small 4D-STEM scan: a bright disk that wanders over the scan, and particles that scatter.
+
+    The disk's centre moves by up to 3 px (a beam shift, which the CoM maps
+    show); where the beam crosses one of three particles, part of the disk's
+    electrons are scattered outside it, so the bright-field image darkens and
+    the dark-field image lights up there.
 
     Returns
     -------
@@ -37,9 +43,17 @@ def synthetic_4dstem(
     cy = sig_shape[0] / 2 + 3 * np.sin(2 * np.pi * nx / nav_shape[1])
     cx = sig_shape[1] / 2 + 3 * np.cos(2 * np.pi * ny / nav_shape[0])
     radius = min(sig_shape) / 6
-    inside = (sy[None, None] - cy[..., None, None]) ** 2 + (sx[None, None] - cx[..., None, None]) ** 2 < radius**2
+    distance = np.hypot(sy[None, None] - cy[..., None, None], sx[None, None] - cx[..., None, None])
+    inside = distance < radius
+    scattering = np.zeros(nav_shape)
+    for fy, fx, size in ((0.3, 0.25, 0.12), (0.65, 0.7, 0.16), (0.75, 0.2, 0.08)):
+        scattering += np.exp(-((ny / nav_shape[0] - fy) ** 2 + (nx / nav_shape[1] - fx) ** 2) / (2 * size**2))
+    scattering = np.clip(scattering, 0, 1)[..., None, None]
     brightness = 50 + 30 * (ny + nx)[..., None, None] / (nav_shape[0] + nav_shape[1])
-    counts: np.ndarray[Any, np.dtype[np.uint16]] = rng.poisson(1 + brightness * inside).astype(np.uint16)
+    # scattered electrons leave the disk and land on a halo around it
+    halo = 6 * scattering * np.exp(-np.clip(distance - radius, 0, None) / (min(sig_shape) / 4))
+    expected = 1 + brightness * (1 - 0.4 * scattering) * inside + halo * ~inside
+    counts: np.ndarray[Any, np.dtype[np.uint16]] = rng.poisson(expected).astype(np.uint16)
     return counts
 
 
@@ -70,6 +84,89 @@ class BrightestFrameUDF(UDF):
     def get_backends(self) -> tuple[str, ...]:
         """Plain array code: runs on either module."""
         return ("numpy", "cupy")
+
+
+class DemoGeometry:
+    """Where the synthetic scan's beam is, and the virtual detectors the demo puts around it."""
+
+    def __init__(self, sig_shape: tuple[int, int]) -> None:
+        self.sig_shape = sig_shape
+        self.centre = (sig_shape[0] / 2, sig_shape[1] / 2)
+        beam = min(sig_shape) / 6  # the disk's radius in synthetic_4dstem
+        # the disk wanders up to 3 px: the bright field sees all of it, the dark field none of it
+        self.bright_field_radius = beam + 3
+        inner = beam + 4
+        self.dark_field_radii = (inner, max(min(sig_shape) / 2 - 1, inner + 2))  # small frames: past the edges
+
+    def detectors(self) -> np.ndarray[Any, Any]:
+        """The bright-field disk and the annular dark-field ring, as one stack."""
+        inner, outer = self.dark_field_radii
+        return np.stack(
+            [
+                masks.bright_field(self.sig_shape, self.centre, self.bright_field_radius),
+                masks.annular_dark_field(self.sig_shape, self.centre, inner, outer),
+            ]
+        )
+
+
+def plot_demo(
+    path: Path,
+    mean_frame: np.ndarray[Any, Any],
+    geometry: DemoGeometry,
+    intensity: np.ndarray[Any, Any],
+    field: np.ndarray[Any, Any],
+) -> Path:
+    """Write the demo's figure: the mean frame with its detectors, both virtual images, the CoM field.
+
+    Uses Matplotlib's object API (no pyplot, no display): the figure renders
+    with the Agg canvas wherever the demo runs.
+    """
+    from matplotlib.figure import Figure  # noqa: PLC0415 - only the demo draws
+    from matplotlib.patches import Circle  # noqa: PLC0415
+
+    figure = Figure(figsize=(14, 4), layout="constrained")
+    frame_ax, bright_ax, dark_ax, field_ax = figure.subplots(1, 4)
+    frame_ax.imshow(np.log1p(mean_frame), cmap="gray")
+    centre_xy = (geometry.centre[1], geometry.centre[0])
+    for radius, colour in [
+        (geometry.bright_field_radius, "tab:orange"),
+        (geometry.dark_field_radii[0], "tab:cyan"),
+        (geometry.dark_field_radii[1], "tab:cyan"),
+    ]:
+        frame_ax.add_patch(Circle(centre_xy, radius, fill=False, color=colour, linewidth=1.2))
+    frame_ax.set_title("mean frame (log)\nBF disk, ADF ring")
+    for ax, image, title in [
+        (bright_ax, intensity[..., 0], "virtual bright field\n(ApplyMasksUDF)"),
+        (dark_ax, intensity[..., 1], "virtual annular dark field\n(ApplyMasksUDF)"),
+    ]:
+        shown = ax.imshow(image, cmap="viridis")
+        figure.colorbar(shown, ax=ax, shrink=0.8, label="counts")
+        ax.set_title(title)
+    field_y, field_x = field[..., 0], field[..., 1]
+    magnitude = np.hypot(field_y, field_x)
+    shown = field_ax.imshow(magnitude, cmap="magma")
+    figure.colorbar(shown, ax=field_ax, shrink=0.8, label="shift (px)")
+    step = max(1, max(magnitude.shape) // 16)
+    ys, xs = np.mgrid[0 : magnitude.shape[0] : step, 0 : magnitude.shape[1] : step]
+    field_ax.quiver(xs, ys, field_x[::step, ::step], field_y[::step, ::step], color="white", angles="xy")
+    field_ax.set_title("beam shift, size and direction\n(CoMUDF field)")
+    for ax in (bright_ax, dark_ax, field_ax):
+        ax.set_xlabel("scan x")
+        ax.set_ylabel("scan y")
+    frame_ax.set_xlabel("detector x (px)")
+    frame_ax.set_ylabel("detector y (px)")
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def _numpy_com_shifts(data: np.ndarray[Any, Any], centre: tuple[float, float], radius: float) -> np.ndarray[Any, Any]:
+    """Centre of mass minus ``centre`` of each frame within ``radius``: CoMUDF's ``raw_shifts`` in NumPy."""
+    inside = masks.bright_field(data.shape[2:], centre, radius, dtype=np.float64)
+    y, x = np.mgrid[: data.shape[2], : data.shape[3]]
+    total = np.einsum("abyx,yx->ab", data, inside)
+    com_y = np.einsum("abyx,yx->ab", data, inside * y) / total
+    com_x = np.einsum("abyx,yx->ab", data, inside * x) / total
+    return np.stack([com_y - centre[0], com_x - centre[1]], axis=-1)
 
 
 def _write_scan(data: np.ndarray[Any, Any], source: str, directory: Path) -> Path:
@@ -103,18 +200,31 @@ def _demo(args: argparse.Namespace) -> int:
             raw = {"nav_shape": data.shape[:2], "sig_shape": data.shape[2:], "dtype": data.dtype}
             ds = ctx.load("auto", path=path, **(raw if args.source == "raw" else {}))
             print(f"wrote it to {path.name} and loaded it with ctx.load('auto', ...): {ds!r}")
+        geometry = DemoGeometry((args.sig, args.sig))
+        detectors = geometry.detectors()
+        udfs = [
+            SumUDF(),
+            SumSigUDF(),
+            BrightestFrameUDF(),
+            ApplyMasksUDF(mask_factories=detectors),
+            CoMUDF.with_params(cy=geometry.centre[0], cx=geometry.centre[1], r=geometry.bright_field_radius),
+        ]
         elapsed = []
         for _ in range(2):  # the first run starts the workers
             start = time.perf_counter()
-            total, per_frame, brightest = ctx.run_udf(dataset=ds, udf=[SumUDF(), SumSigUDF(), BrightestFrameUDF()])
+            total, per_frame, brightest, virtual, com = ctx.run_udf(dataset=ds, udf=udfs)
             elapsed.append(time.perf_counter() - start)
     reference = data.sum(axis=(0, 1), dtype=np.float64)
     ok = np.allclose(total["intensity"].data, reference, rtol=1e-5)
     ok &= np.allclose(per_frame["intensity"].data, data.sum(axis=(2, 3), dtype=np.float64), rtol=1e-5)
     ok &= np.array_equal(brightest["maximum"].data, data.max(axis=(0, 1)))
+    virtual_reference = np.einsum("abyx,kyx->abk", data, detectors.astype(np.float64))
+    ok &= np.allclose(virtual["intensity"].data, virtual_reference, rtol=1e-5)
+    com_reference = _numpy_com_shifts(data, geometry.centre, geometry.bright_field_radius)
+    ok &= np.allclose(com["raw_shifts"].data, com_reference, rtol=1e-4, atol=1e-4)
     print(
-        f"ran SumUDF, SumSigUDF and BrightestFrameUDF in one pass on {ctx.executor}: "
-        f"{elapsed[0] * 1e3:.0f} ms the first time, {elapsed[1] * 1e3:.1f} ms the second"
+        "ran SumUDF, SumSigUDF, BrightestFrameUDF, ApplyMasksUDF (virtual BF and ADF) and CoMUDF in one pass "
+        f"on {ctx.executor}: {elapsed[0] * 1e3:.0f} ms the first time, {elapsed[1] * 1e3:.1f} ms the second"
     )
     mean_frame = total["intensity"].data / (data.shape[0] * data.shape[1])
     print(f"  SumUDF: total counts {total['intensity'].data.sum():.0f}, mean frame's peak {mean_frame.max():.1f}")
@@ -126,6 +236,16 @@ def _demo(args: argparse.Namespace) -> int:
         f"  BrightestFrameUDF: brightest pixel {brightest['peak'].data.max():.0f} at scan position "
         f"{tuple(int(i) for i in np.unravel_index(np.argmax(brightest['peak'].data), data.shape[:2]))}"
     )
+    bright, dark = virtual["intensity"].data[..., 0], virtual["intensity"].data[..., 1]
+    print(
+        f"  ApplyMasksUDF: virtual bright field {bright.min():.0f} to {bright.max():.0f} counts, "
+        f"annular dark field {dark.min():.0f} to {dark.max():.0f}"
+    )
+    shifts = np.hypot(com["field_y"].data, com["field_x"].data)
+    print(f"  CoMUDF: beam shifts of {shifts.min():.2f} to {shifts.max():.2f} px over the scan")
+    args.out.mkdir(parents=True, exist_ok=True)
+    figure = plot_demo(args.out / "gpuudf-demo.png", mean_frame, geometry, virtual["intensity"].data, com["field"].data)
+    print(f"wrote the virtual bright-field and dark-field images and the CoM field to {figure}")
     print("results agree with NumPy" if ok else "RESULTS DIFFER FROM NUMPY")
     return 0 if ok else 1
 
@@ -154,6 +274,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="run inline on one device: cpu, cuda:N or sim:N (the simulated CUDA device); "
         "default: every CPU core and GPU, through worker processes",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path(),
+        help="folder for the figure gpuudf-demo.png (default: the current folder)",
     )
     demo.set_defaults(func=_demo)
     info = commands.add_parser("info", help="list the CPU cores and CUDA GPUs gpuudf can use")

@@ -203,6 +203,13 @@ def load_partitioned(ctx: gpuudf.Context, num_partitions: int | str) -> Callable
 
 
 @pytest.fixture
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test in ``tmp_path``: what a command writes to the current folder lands there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     """A seeded generator: every run of the suite sees the same data."""
     return np.random.default_rng(20240611)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import matplotlib.image
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -15,6 +17,9 @@ import gpuudf
 from gpuudf import cli
 from gpuudf.datasets import DataSet
 from gpuudf.udfs import SumUDF
+
+# the demo writes its figure to the current folder
+pytestmark = pytest.mark.usefixtures("in_tmp_path")
 
 
 @pytest.mark.parametrize(
@@ -53,16 +58,36 @@ def test_demo_says_so_when_results_differ_from_numpy(
     assert "RESULTS DIFFER FROM NUMPY" in capsys.readouterr().out
 
 
-def test_python_dash_m_gpuudf_demo_runs_in_a_fresh_interpreter() -> None:
+def test_python_dash_m_gpuudf_demo_runs_in_a_fresh_interpreter(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gpuudf", "demo", "--nav", "6", "--sig", "10"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "results agree with NumPy" in done.stdout
+    assert (tmp_path / "gpuudf-demo.png").is_file()
+
+
+def test_demo_writes_its_figure_where_out_says_and_names_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "figures" / "demo"
+    assert cli.main(["demo", "--nav", "8", "--sig", "16", "--out", str(out)]) == 0
+    figure = out / "gpuudf-demo.png"
+    assert f"to {figure}" in capsys.readouterr().out
+    image = matplotlib.image.imread(figure)
+    assert image.shape[0] > 300
+    assert image.shape[1] > 3 * image.shape[0]  # four panels side by side
+    assert image[..., :3].std() > 0.1  # not a blank canvas
+
+
+def test_the_demo_scan_darkens_in_bright_field_where_it_lights_up_in_dark_field() -> None:
+    data = cli.synthetic_4dstem(nav_shape=(24, 24), sig_shape=(48, 48))
+    detectors = cli.DemoGeometry((48, 48)).detectors()
+    bright, dark = np.einsum("abyx,kyx->kab", data, detectors.astype(np.float64))
+    assert np.corrcoef(bright.ravel(), dark.ravel())[0, 1] < -0.5
 
 
 def test_info_lists_the_devices(capsys: pytest.CaptureFixture[str]) -> None:
