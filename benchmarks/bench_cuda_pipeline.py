@@ -5,15 +5,18 @@ Measured in one run on one GPU, all on the same uint16 data:
 - ``bare_copy``: pinned host → device copies of the same bytes, in tiles of the
   pipeline's size, back to back on one stream: what the link can do.
 - ``host_read``: filling the pinned ring from the dataset (the feeder's part).
-- ``compute``: SumUDF's per-tile kernels on device-resident tiles.
-- ``pipeline``: ``run_udf(SumUDF())`` on ``InlineExecutor("cuda:0")``, end to end.
+- ``compute``: the UDF's per-tile kernels on device-resident tiles.
+- ``pipeline``: ``run_udf(udf)`` on ``InlineExecutor("cuda:0")``, end to end;
+  ``--udf sum`` (default) runs ``SumUDF``, ``--udf masks16`` an
+  ``ApplyMasksUDF`` with 16 radial bins out to the frame's edge (dense
+  masks, one cuBLAS product per tile).
 - ``numpy``: ``np.sum`` over the nav axes on the CPU (single thread), for scale.
 
 Reports the pipeline's throughput as a share of the bare copy's (target ≥ 80 %)
 and the overlap efficiency ``(t_copy + t_compute − t_pipeline) / min(t_copy, t_compute)``
 (1 = the shorter of copy and compute is hidden entirely).
 
-Run: ``python benchmarks/bench_cuda_pipeline.py [--nav 128 --sig 256] [--json out.json]``.
+Run: ``python benchmarks/bench_cuda_pipeline.py [--nav 128 --sig 256] [--udf masks16] [--json out.json]``.
 Needs CuPy and a GPU.
 """
 
@@ -28,9 +31,10 @@ from typing import Any
 import numpy as np
 
 import gpuudf
+from gpuudf import masks
 from gpuudf.backends.device import DeviceBackend
 from gpuudf.executors import InlineExecutor
-from gpuudf.udfs import SumUDF
+from gpuudf.udfs import ApplyMasksUDF, SumUDF
 
 
 def best_of(repeats: int, run: Callable[[], Any], sync: Callable[[], Any]) -> float:
@@ -58,7 +62,10 @@ def main() -> None:
     parser.add_argument("--read-threads", type=int, nargs="*", default=[], help="also sweep feeder read threads")
     parser.add_argument("--registered", action="store_true", help="also time copies from registered dataset memory")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--udf", choices=("sum", "masks16"), default="sum", help="the UDF the pipeline runs")
     args = parser.parse_args()
+    centre = ((args.sig - 1) / 2, (args.sig - 1) / 2)
+    bins = masks.radial_bins((args.sig, args.sig), centre, args.sig / 2, n_bins=16)
 
     shape = (args.nav, args.nav, args.sig, args.sig)
     rng = np.random.default_rng(0)
@@ -98,13 +105,21 @@ def main() -> None:
 
     device_tile = cupy.asarray(np.tile(block, (tile_frames // 16 + 1, 1, 1))[:tile_frames])
 
+    device_bins = cupy.asarray(bins.reshape(16, -1))
+
     def compute() -> None:
         acc = cupy.zeros((args.sig, args.sig), dtype=np.float32)
         for _ in range(num_tiles):
-            acc += cupy.sum(device_tile.astype(np.float32), axis=0)
+            if args.udf == "sum":
+                acc += cupy.sum(device_tile.astype(np.float32), axis=0)
+            else:
+                device_tile.astype(np.float32).reshape(tile_frames, -1) @ device_bins.T
+
+    def make_udf() -> gpuudf.UDF:
+        return SumUDF() if args.udf == "sum" else ApplyMasksUDF(mask_factories=lambda: bins)
 
     def pipeline() -> None:
-        ctx.run_udf(dataset=ds, udf=SumUDF())
+        ctx.run_udf(dataset=ds, udf=make_udf())
 
     t_copy = best_of(args.repeats, bare_copy, stream.synchronize)
     t_read = best_of(args.repeats, host_read, sync)
@@ -113,13 +128,18 @@ def main() -> None:
     start = time.perf_counter()
     data.sum(axis=(0, 1), dtype=np.float32)
     t_numpy = time.perf_counter() - start
-    result = ctx.run_udf(dataset=ds, udf=SumUDF())["intensity"].data
-    np.testing.assert_allclose(result, data.sum(axis=(0, 1), dtype=np.float64), rtol=1e-4)
+    result = ctx.run_udf(dataset=ds, udf=make_udf())["intensity"].data
+    if args.udf == "sum":
+        np.testing.assert_allclose(result, data.sum(axis=(0, 1), dtype=np.float64), rtol=1e-4)
+    else:
+        expected = data.reshape(-1, args.sig * args.sig).astype(np.float64) @ bins.reshape(16, -1).T
+        np.testing.assert_allclose(result.reshape(expected.shape), expected, rtol=1e-4)
 
     gbps = lambda t: nbytes / t / 1e9  # noqa: E731
     overlap = (t_copy + t_compute - t_pipeline) / min(t_copy, t_compute)
     figures: dict[str, Any] = {
         "device": name,
+        "udf": args.udf,
         "data": f"uint16 {shape}, {nbytes / 2**30:.2f} GiB",
         "tile_mib": tile_nbytes / 2**20,
         "bare_copy_GBps": gbps(t_copy),
