@@ -8,7 +8,8 @@ Usage::
 ``dtype``), the ``sources`` to load it as (``"raw"``: LiberTEM's raw dataset
 on the file; ``"memory"``: the file read into an array and loaded as
 LiberTEM's memory dataset), the ``executors`` (``Context.make_with`` specs:
-``"dask"``, ``"pipelined"``, ``"threads"``, ``"inline"``), ``repeats`` and the
+``"dask"``, ``"pipelined"``, ``"threads"``, ``"inline"``; optionally
+``executors_by_source``, a narrower list for a source), ``repeats`` and the
 ``cases``: ``{"name": ..., "udf": ..., ...}`` with ``udf`` one of
 ``ApplyMasksUDF`` (``masks_path``: an ``.npy`` stack; ``mask_dtype``),
 ``CoMUDF`` (``cy``, ``cx``, ``r``, ``ri``, ``scan_rotation``, ``flip_y``),
@@ -107,6 +108,8 @@ def main() -> None:
         ctx = Context.make_with(executor)
         try:
             for source in params["sources"]:
+                if executor not in params.get("executors_by_source", {}).get(source, params["executors"]):
+                    continue
                 ds = _load(ctx, source, params)
                 for case in params["cases"]:
                     key = f"{source}/{case['name']}/{executor}"

@@ -11,6 +11,8 @@ from numpy.testing import assert_array_equal
 
 import gpuudf
 from gpuudf.datasets import DataSet
+from gpuudf.executors import InlineExecutor
+from gpuudf.testing import assert_backends_agree
 from gpuudf.udfs import SumSigUDF, SumUDF
 from tests.udfs_for_tests import DATA_SHAPE, NAV_SHAPE, nav_axes, sig_axes
 
@@ -96,3 +98,10 @@ def test_sum_udfs_run_on_numpy_and_cupy_and_copy_cleanly(udf_class: type[SumUDF 
     twin = udf.copy()
     assert type(twin) is udf_class
     assert twin.params.dtype == "float64"
+
+
+@pytest.mark.parametrize("udf", [SumUDF(), SumSigUDF(), SumUDF(dtype="float64")], ids=repr)
+def test_sum_udfs_agree_on_the_cpu_and_the_simulated_gpu(random_counts: CountsFn, udf: SumUDF | SumSigUDF) -> None:
+    with gpuudf.Context(executor=InlineExecutor()) as ctx:
+        dataset = ctx.load("memory", data=random_counts(DATA_SHAPE, dtype="uint16", high=1000), num_partitions=3)
+        assert_backends_agree(udf, dataset)
