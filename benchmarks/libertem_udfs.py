@@ -11,7 +11,9 @@ LiberTEM's memory dataset), the ``executors`` (``Context.make_with`` specs:
 ``"dask"``, ``"pipelined"``, ``"threads"``, ``"inline"``; optionally
 ``executors_by_source``, a narrower list for a source), ``repeats`` and the
 ``cases``: ``{"name": ..., "udf": ..., ...}`` with ``udf`` one of
-``ApplyMasksUDF`` (``masks_path``: an ``.npy`` stack; ``mask_dtype``),
+``ApplyMasksUDF`` (``masks_path``: an ``.npy`` stack; ``mask_dtype``;
+``shifts``: a constant ``[y, x]``, or ``shifts_path``: an ``.npy`` of one
+``(y, x)`` per frame),
 ``CoMUDF`` (``cy``, ``cx``, ``r``, ``ri``, ``scan_rotation``, ``flip_y``),
 ``StdDevUDF`` (``dtype``), ``LogsumUDF``, ``PickUDF`` (``roi_path``: an
 ``.npy`` nav mask) and ``SumUDF``.
@@ -56,7 +58,11 @@ def _make_udf(case: dict[str, Any]) -> tuple[Any, Any]:
         from libertem.udf.masks import ApplyMasksUDF
 
         masks = np.load(case["masks_path"])
-        udf = ApplyMasksUDF(mask_factories=lambda: masks, mask_dtype=case.get("mask_dtype"))
+        shifts = case.get("shifts")
+        if "shifts_path" in case:
+            per_frame = np.load(case["shifts_path"]).reshape(-1, 2)
+            shifts = ApplyMasksUDF.aux_data(per_frame, kind="nav", extra_shape=(2,), dtype=per_frame.dtype)
+        udf = ApplyMasksUDF(mask_factories=lambda: masks, mask_dtype=case.get("mask_dtype"), shifts=shifts)
     elif name == "CoMUDF":
         from libertem.udf.com import CoMUDF
 

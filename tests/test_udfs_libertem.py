@@ -24,6 +24,7 @@ from gpuudf.udfs import ApplyMasksUDF, CoMUDF, LogsumUDF, PickUDF, StdDevUDF
 RTOL = 1e-5
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "libertem_udfs.py"
 NAV, SIG = (12, 14), (32, 36)
+CONSTANT_SHIFT = (3, -5)
 COM_PARAMS: dict[str, Any] = {"cy": 15.5, "cx": 17.0, "r": 9.0, "ri": 2.0, "scan_rotation": 17.0, "flip_y": True}
 
 
@@ -36,6 +37,7 @@ def scan_file(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     rng = np.random.default_rng(1)
     np.save(folder / "masks.npy", rng.random((5, *SIG)))
     np.save(folder / "roi.npy", rng.random(NAV) < 0.2)
+    np.save(folder / "shifts.npy", rng.integers(-20, 21, size=(*NAV, 2)))
     return {"folder": folder, "data": data}
 
 
@@ -53,6 +55,20 @@ def libertem_results(libertem_python: str, scan_file: dict[str, Any]) -> dict[st
         "repeats": 0,
         "cases": [
             {"name": "masks", "udf": "ApplyMasksUDF", "masks_path": str(folder / "masks.npy"), "mask_dtype": "float64"},
+            {
+                "name": "masks-shifted",
+                "udf": "ApplyMasksUDF",
+                "masks_path": str(folder / "masks.npy"),
+                "mask_dtype": "float64",
+                "shifts": list(CONSTANT_SHIFT),
+            },
+            {
+                "name": "masks-shifted-per-frame",
+                "udf": "ApplyMasksUDF",
+                "masks_path": str(folder / "masks.npy"),
+                "mask_dtype": "float64",
+                "shifts_path": str(folder / "shifts.npy"),
+            },
             {"name": "com", "udf": "CoMUDF", **COM_PARAMS},
             {"name": "stddev", "udf": "StdDevUDF", "dtype": "float64"},
             {"name": "logsum", "udf": "LogsumUDF"},
@@ -78,9 +94,14 @@ def libertem_results(libertem_python: str, scan_file: dict[str, Any]) -> dict[st
 
 def gpuudf_udf(case: str, folder: Path) -> tuple[gpuudf.UDF, Any]:
     """gpuudf's UDF for ``case``, made as the LiberTEM script makes its own, and its ROI."""
-    if case == "masks":
+    if case.startswith("masks"):
         stack = np.load(folder / "masks.npy")
-        return ApplyMasksUDF(mask_factories=lambda: stack, mask_dtype="float64"), None
+        shifts: Any = None
+        if case == "masks-shifted":
+            shifts = CONSTANT_SHIFT
+        elif case == "masks-shifted-per-frame":
+            shifts = ApplyMasksUDF.aux_data(np.load(folder / "shifts.npy"), kind="nav", extra_shape=(2,), dtype=int)
+        return ApplyMasksUDF(mask_factories=lambda: stack, mask_dtype="float64", shifts=shifts), None
     if case == "com":
         return CoMUDF.with_params(**COM_PARAMS), None
     if case == "stddev":
@@ -91,7 +112,9 @@ def gpuudf_udf(case: str, folder: Path) -> tuple[gpuudf.UDF, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["masks", "com", "stddev", "logsum", "pick"])
+@pytest.mark.parametrize(
+    "case", ["masks", "masks-shifted", "masks-shifted-per-frame", "com", "stddev", "logsum", "pick"]
+)
 def test_a_builtin_udf_gives_libertems_results_on_the_same_file(
     ctx: gpuudf.Context, scan_file: dict[str, Any], libertem_results: dict[str, np.ndarray[Any, Any]], case: str
 ) -> None:

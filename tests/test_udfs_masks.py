@@ -273,7 +273,6 @@ def test_bad_masks_fail_at_the_start_of_the_run_naming_the_parameter(
         pytest.param({"use_sparse": "dense"}, "use_sparse", id="unknown-sparse-mode"),
         pytest.param({"mask_count": 0}, "mask_count", id="zero-mask-count"),
         pytest.param({"backends": ("numba",)}, "backends", id="no-supported-backend"),
-        pytest.param({"shifts": (1, 2)}, "shifts", id="shifts"),
     ],
 )
 def test_bad_arguments_fail_when_the_udf_is_made(kwargs: dict[str, Any], message: str) -> None:

@@ -20,6 +20,9 @@ Policy
   ``'scipy.sparse.csc'``, ``'sparse.pydata'``) is computed this way: the
   products are the same numbers, and one sparse path for both devices keeps
   the GPU and CPU results comparable.
+- Shifted masks (``shifts``, :mod:`gpuudf.udfs.mask_shifts`): dense, one
+  product per tile and distinct shift over the window frames and masks
+  share; the band plan and sparse products do not apply.
 - The result dtype is ``numpy.result_type(input dtype, mask dtype)``, as in
   LiberTEM: float32 data and masks give float32, a float64 mask (or
   ``mask_dtype=float64``) gives float64.
@@ -42,8 +45,15 @@ from gpuudf.backends.sparse import SPARSE_DEVICE_DTYPES, sparse_on_device
 from gpuudf.buffers import BufferDeclaration
 from gpuudf.errors import UDFDefinitionError
 from gpuudf.udf import UDF
+from gpuudf.udfs.mask_shifts import checked_shifts, host_ints, overlap_windows, shift_length
 
-__all__ = ["MIN_GAP_FRACTION", "ApplyMasksUDF", "Band", "build_mask_stack", "plan_bands"]
+__all__ = [
+    "MIN_GAP_FRACTION",
+    "ApplyMasksUDF",
+    "Band",
+    "build_mask_stack",
+    "plan_bands",
+]
 
 _SPARSE_CHOICES = (None, False, True, "scipy.sparse", "scipy.sparse.csc", "sparse.pydata")
 _BACKENDS = ("numpy", "cupy")
@@ -134,7 +144,17 @@ class ApplyMasksUDF(UDF):
     backends
         ``"numpy"`` and/or ``"cupy"``; default both.
     shifts
-        LiberTEM's per-frame mask shifts; not supported (an error).
+        Move the masks against the frames before they are applied: a
+        constant ``(y, x)`` pair (one integer per signal axis), or
+        ``ApplyMasksUDF.aux_data(data, kind="nav", extra_shape=(2,),
+        dtype=int)`` for one shift per frame.  A positive y shift moves the
+        masks down, a positive x shift right: ``intensity[frame, k] =
+        sum(frame[p] * mask_k[p - shift])`` over the pixels ``p`` where both
+        exist; pixels shifted out are dropped, no overlap gives 0.  Float
+        shifts are truncated to integers (LiberTEM's rule: round them first).
+        Shifted masks are applied densely (a product per tile and distinct
+        shift), also for sparse masks; ``use_sparse='scipy.sparse'`` with
+        shifts is refused, as in LiberTEM.
 
     Notes
     -----
@@ -153,9 +173,6 @@ class ApplyMasksUDF(UDF):
         shifts: Any = None,
         **kwargs: Any,
     ) -> None:
-        if shifts is not None:
-            msg = "ApplyMasksUDF: shifts (per-frame mask shifts) is not supported by gpuudf; shift the masks instead"
-            raise UDFDefinitionError(msg)
         if use_sparse not in _SPARSE_CHOICES:
             msg = f"use_sparse must be one of {_SPARSE_CHOICES}, got {use_sparse!r}"
             raise UDFDefinitionError(msg)
@@ -165,6 +182,7 @@ class ApplyMasksUDF(UDF):
         if backends is not None and not any(b in _BACKENDS for b in backends):
             msg = f"backends={tuple(backends)!r}: ApplyMasksUDF computes on {_BACKENDS} only"
             raise UDFDefinitionError(msg)
+        shifts = checked_shifts(shifts, use_sparse)
         super().__init__(
             mask_factories=mask_factories,
             use_torch=use_torch,
@@ -221,18 +239,27 @@ class ApplyMasksUDF(UDF):
 
     def get_result_buffers(self) -> Mapping[str, BufferDeclaration]:
         self._masks()  # bad masks fail here, on the driver, before any worker starts
+        shifts = self.params.shifts
+        sig_dims = len(self.meta.dataset_shape.sig)
+        if shifts is not None and shift_length(shifts) != sig_dims:
+            msg = f"shifts hold {shift_length(shifts)} values per frame; the frames have {sig_dims} signal axes"
+            raise UDFDefinitionError(msg)
         dtype = np.result_type(self.meta.input_dtype, self.get_mask_dtype())
         return {"intensity": self.buffer(kind="nav", extra_shape=(self.get_mask_count(),), dtype=dtype)}
 
     def get_task_data(self) -> Mapping[str, Any]:
         stack = self._masks()
         compute_dtype = np.result_type(self.meta.input_dtype, self.get_mask_dtype())
+        sig = tuple(self.meta.dataset_shape.sig)
+        if self.params.shifts is not None:
+            # shifting slices the masks in the frame's shape: dense, whatever they came as
+            masks = _dense(stack).reshape(stack.shape[0], *sig).astype(compute_dtype)
+            return {"shifted_masks": self.xp.asarray(masks), "sparse": False, "compute_dtype": compute_dtype}
         if scipy.sparse.issparse(stack):
             if self.meta.array_backend == "cupy" and compute_dtype not in SPARSE_DEVICE_DTYPES:
                 compute_dtype = np.dtype(np.complex128 if compute_dtype.kind == "c" else np.float64)
             device_masks = sparse_on_device(self.xp, stack.astype(compute_dtype))
             return {"masks": device_masks, "sparse": True, "compute_dtype": compute_dtype}
-        sig = tuple(self.meta.dataset_shape.sig)
         rows = np.asarray(stack).reshape(stack.shape[0], sig[0], -1)
         plan = plan_bands((rows != 0).any(axis=2))
         count = stack.shape[0]
@@ -262,6 +289,9 @@ class ApplyMasksUDF(UDF):
     def process_tile(self, tile: Any) -> None:
         compute_dtype = self.task_data.compute_dtype
         out = self.results.intensity
+        if self.params.shifts is not None:
+            self._apply_shifted(tile)
+            return
         if self.task_data.sparse:
             flat = tile.reshape(tile.shape[0], -1)
             out[:] = (self.task_data.masks @ flat.astype(compute_dtype, copy=False).T).T
@@ -280,6 +310,29 @@ class ApplyMasksUDF(UDF):
             # a band's rows are contiguous within each frame: a strided view, no copy
             flat = rows[:, band_rows].reshape(tile.shape[0], -1).astype(compute_dtype, copy=False)
             out[:, chosen] += flat @ (masks if masks.ndim == 1 else masks.T)
+
+    def _apply_shifted(self, tile: Any) -> None:
+        """One product per distinct shift among the tile's frames, over the pixels frames and masks share."""
+        masks = self.task_data.shifted_masks
+        out = self.results.intensity
+        shifts = host_ints(self.params.shifts)
+        if shifts.ndim == 1:  # one constant shift
+            groups: list[tuple[Any, np.ndarray[Any, Any]]] = [(slice(None), shifts)]
+        else:
+            distinct, which = np.unique(shifts, axis=0, return_inverse=True)
+            groups = [
+                (slice(None) if len(distinct) == 1 else self.xp.asarray(np.flatnonzero(which.ravel() == i)), shift)
+                for i, shift in enumerate(distinct)
+            ]
+        for frames, shift in groups:
+            windows = overlap_windows(shift, tile.shape[1:])
+            if windows is None:
+                out[frames] = 0
+                continue
+            frame_window, mask_window = windows
+            part = tile[frames][(slice(None), *frame_window)]
+            flat = part.reshape(part.shape[0], -1).astype(self.task_data.compute_dtype, copy=False)
+            out[frames] = flat @ masks[(slice(None), *mask_window)].reshape(masks.shape[0], -1).T
 
 
 def build_mask_stack(factories: Any, sig_shape: tuple[int, ...], use_sparse: bool | str | None) -> MaskStack:
