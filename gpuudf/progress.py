@@ -3,12 +3,15 @@
 Policy: progress counts frames *processed* (reported per tile, so it moves
 during a partition), out of the frames the ROI selects.  The bar is
 ``tqdm.auto``: a widget in notebooks, text elsewhere; tqdm is imported only
-when a bar is asked for.  A bar is always closed, also when the run fails or
+when a bar is asked for.  In a notebook without ipywidgets the bar is text,
+without tqdm's "IProgress not found" warning (the docs name the ``jupyter``
+extra instead).  A bar is always closed, also when the run fails or
 is cancelled.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -48,9 +51,7 @@ class RunProgress:
         self._callback: ProgressCallback | None = None
         self._bar: Any = None
         if progress is True:
-            from tqdm.auto import tqdm  # noqa: PLC0415 - only runs that show a bar pay for tqdm
-
-            self._bar = tqdm(total=total_frames, unit="frame", desc="gpuudf", leave=True)
+            self._bar = _auto_tqdm()(total=total_frames, unit="frame", desc="gpuudf", leave=True)
         elif callable(progress):
             self._callback = progress
 
@@ -67,3 +68,16 @@ class RunProgress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _auto_tqdm() -> Any:
+    """``tqdm.auto.tqdm``, imported now: only runs that show a bar pay for tqdm."""
+    from tqdm import TqdmWarning  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        # tqdm falls back to the text bar by itself; its warning would only put a red box
+        # in the cell, once per kernel, pointing at Jupyter rather than at the jupyter extra
+        warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+    return tqdm

@@ -22,6 +22,7 @@ Policy
   does not answer within ``STOP_TIMEOUT_S`` is killed and replaced.
 - A worker that dies fails the run with :class:`~gpuudf.errors.WorkerError`
   naming its partition; it is replaced before the next run.
+- What workers print reaches this process's own streams (:mod:`gpuudf.executors.output`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gpuudf.backends import detect, parse_device
 from gpuudf.errors import BackendUnavailableError, DeviceOutOfMemoryError, WorkerError
 from gpuudf.executors.executor import Executor, Task, TileCallback
+from gpuudf.executors.output import WorkerOutput
 from gpuudf.executors.process import (
     START_TIMEOUT_S,
     STOP_TIMEOUT_S,
@@ -113,6 +115,7 @@ class LocalExecutor(Executor):
         self._closed = False
         self._active: weakref.ref[Generator[Any, None, None]] | None = None
         self._task_times: dict[int, tuple[float, int]] = {}  # worker -> (seconds, tasks) this run
+        self._output = WorkerOutput()  # what the workers print, in the main process's streams
         _LIVE_EXECUTORS.add(self)
 
     @property
@@ -236,6 +239,7 @@ class LocalExecutor(Executor):
         finally:
             if running:
                 self._cancel(run_id, running)
+            self._output.end_run()
 
     def close(self) -> None:
         """Stop every worker process."""
@@ -244,6 +248,7 @@ class LocalExecutor(Executor):
             if worker is not None:
                 stop_worker(worker)
                 self._workers[index] = None
+        self._output.close()
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -317,7 +322,7 @@ class LocalExecutor(Executor):
 
     def _spawn(self, device: str) -> subprocess.Popen[bytes]:
         assert self._listener is not None
-        return spawn_worker(str(self._listener.address), self._authkey, device)
+        return self._output.watch(spawn_worker(str(self._listener.address), self._authkey, device))
 
     def _kill(self, index: int) -> None:
         worker = self._workers[index]
@@ -391,6 +396,7 @@ class LocalExecutor(Executor):
         worker = self._workers[worker_index]
         if worker is not None and task_index in worker.queued:
             worker.queued.remove(task_index)
+            self._output.drain(worker.process.pid)  # the task's lines come before its answer
 
     def _receive(self, running: dict[int, int], tasks: Sequence[Task]) -> Iterator[tuple[int, tuple[Any, ...]]]:
         """Messages from busy workers; raises WorkerError when one of them died."""

@@ -3,9 +3,10 @@
 Policy: a worker is a fresh interpreter running :mod:`gpuudf.executors.worker`
 (never a fork, never multiprocessing's ``spawn`` of the user's script), in its
 own session so that Ctrl-C reaches only the main process.  CPU workers get one
-BLAS/OpenMP thread.  What crosses the connection is pickled with cloudpickle:
-a run's shared part once per distinct object, exceptions with their traceback
-text.
+BLAS/OpenMP thread.  Its standard output and error are pipes that
+:mod:`gpuudf.executors.output` forwards.  What crosses the connection is
+pickled with cloudpickle: a run's shared part once per distinct object,
+exceptions with their traceback text.
 """
 
 from __future__ import annotations
@@ -77,7 +78,11 @@ def array_backend_of(device: str) -> str:
 
 
 def spawn_worker(address: str, authkey: bytes, device: str) -> subprocess.Popen[bytes]:
-    """Start a worker process for ``device`` that connects back to ``address``."""
+    """Start a worker process for ``device`` that connects back to ``address``.
+
+    Its standard output and error are pipes: hand the process to
+    :meth:`gpuudf.executors.output.WorkerOutput.watch`, which forwards them.
+    """
     import subprocess  # noqa: PLC0415 - the process machinery loads at the first run
 
     env = dict(os.environ)
@@ -88,6 +93,8 @@ def spawn_worker(address: str, authkey: bytes, device: str) -> subprocess.Popen[
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "gpuudf.executors.worker", address, device],
         env=env,
+        stdout=subprocess.PIPE,  # forwarded by the main process: a notebook shows it in the cell
+        stderr=subprocess.PIPE,
         start_new_session=True,  # Ctrl-C goes to the main process, which cancels the workers
     )
 

@@ -19,6 +19,12 @@ then exactly one of ``("result", task_id, result, frames_not_yet_reported, secon
 ``("error", task_id, exception_payload, traceback_text)`` or
 ``("cancelled", task_id)`` per task.
 
+Output: the worker's standard output and error are pipes to the main
+process, not part of the protocol; :mod:`gpuudf.executors.output` forwards
+them.  Both are line-buffered, and flushed before each answer to a task
+(``result``, ``error``, ``cancelled``), so a task's lines are in the pipes
+before its answer is sent.
+
 Policy: a cancellation is noticed at the next tile boundary (the worker polls
 its connection after every tile); queued tasks of a cancelled run are
 answered ``cancelled`` without running.  The worker's device is chosen
@@ -28,6 +34,7 @@ before CuPy is imported, and CPU workers run BLAS single-threaded.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import sys
 import time
@@ -35,7 +42,7 @@ import traceback
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-__all__ = ["PROGRESS_INTERVAL_S", "main", "pack_exception"]
+__all__ = ["PROGRESS_INTERVAL_S", "flush_output", "line_buffer_output", "main", "pack_exception"]
 
 #: Least time between two progress messages of a worker.
 PROGRESS_INTERVAL_S = 0.05
@@ -51,6 +58,21 @@ def pack_exception(exc: BaseException) -> bytes:
     except Exception:  # noqa: BLE001 - an exception that does not travel still gets its message home
         return cloudpickle.dumps(RuntimeError(f"{type(exc).__qualname__}: {exc}"))  # type: ignore[no-any-return]
     return payload
+
+
+def line_buffer_output() -> None:
+    """Make ``print`` reach the pipes to the main process line by line, not in blocks of 8 KiB."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # a TextIOWrapper; anything else is left as it is
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+
+
+def flush_output() -> None:
+    """Hand what the worker printed to the pipes, before a task's answer follows it."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a UDF may have replaced or closed the stream
+            stream.flush()
 
 
 def release_unused_shared_frames() -> None:
@@ -130,13 +152,17 @@ class _Worker:
             elif kind == "task":
                 self._run_task(*message[1:])
 
+    def _answer(self, message: tuple[Any, ...]) -> None:
+        flush_output()  # the task's lines travel before its answer
+        self.conn.send(message)
+
     def _run_task(self, task_id: int, run_id: int, own: Any) -> None:
         if run_id in self.cancelled_runs or run_id not in self.runs:
-            self.conn.send(("cancelled", task_id))
+            self._answer(("cancelled", task_id))
             return
         loaded = self.runs[run_id]
         if isinstance(loaded, _LoadFailure):
-            self.conn.send(("error", task_id, pack_exception(loaded.exc), loaded.text))
+            self._answer(("error", task_id, pack_exception(loaded.exc), loaded.text))
             return
         task_class, shared = loaded
         unreported = [0, time.monotonic()]
@@ -156,12 +182,12 @@ class _Worker:
         try:
             result = task_class.rebuild(shared, own).run(self.backend, on_tile)
         except _Cancelled:
-            self.conn.send(("cancelled", task_id))
+            self._answer(("cancelled", task_id))
         except BaseException as exc:  # noqa: BLE001 - every failure of a task goes home
             # KeyboardInterrupt too: workers run in their own session, so one here was
             # raised by the UDF, not typed by the user; the worker stays usable
             text = "".join(traceback.format_exception(exc))
-            self.conn.send(("error", task_id, pack_exception(exc), text))
+            self._answer(("error", task_id, pack_exception(exc), text))
         else:
             import cloudpickle  # noqa: PLC0415
 
@@ -169,9 +195,9 @@ class _Worker:
                 payload = cloudpickle.dumps(result)
             except Exception as exc:  # noqa: BLE001 - a result that cannot travel is the task's error
                 text = "".join(traceback.format_exception(exc))
-                self.conn.send(("error", task_id, pack_exception(exc), text))
+                self._answer(("error", task_id, pack_exception(exc), text))
                 return
-            self.conn.send(("result", task_id, payload, unreported[0], time.perf_counter() - started))
+            self._answer(("result", task_id, payload, unreported[0], time.perf_counter() - started))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -180,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     address, device = args[0], args[1]
     from gpuudf.executors.process import AUTHKEY_ENV  # noqa: PLC0415
 
+    line_buffer_output()
     authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
     conn = Client(address, authkey=authkey)
     conn.send(os.getpid())  # workers connect in any order: this says which process we are
