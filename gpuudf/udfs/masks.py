@@ -2,10 +2,12 @@
 
 Policy
 ------
-- The masks are built from their factories once per worker and run (in
-  ``get_task_data``) and moved to the device there, never per partition or
-  tile; the driver builds them once more, at the start of the run, to check
-  them and to size the result, so a bad mask fails before any worker starts.
+- The masks are built from their factories once per worker and run, and
+  moved to the device there (at the worker's first tile), never per
+  partition or tile; the driver builds them once more, at the start of the
+  run, to check them and to size the result, so a bad mask fails before any
+  worker starts.  Nothing is copied that need not be: a stack of the
+  compute dtype that the band plan keeps whole is multiplied as given.
 - Dense masks: matrix products per tile, ``(frames, sig) @ (sig, masks)``
   (BLAS on a CPU, cuBLAS on a GPU); a single mask is a matrix-vector
   product.  Rows where every mask is zero are never read: the product runs
@@ -247,7 +249,18 @@ class ApplyMasksUDF(UDF):
         dtype = np.result_type(self.meta.input_dtype, self.get_mask_dtype())
         return {"intensity": self.buffer(kind="nav", extra_shape=(self.get_mask_count(),), dtype=dtype)}
 
-    def get_task_data(self) -> Mapping[str, Any]:
+    def _on_device(self) -> Mapping[str, Any]:
+        """The masks as this worker multiplies with them: prepared at its first tile of the run, then kept.
+
+        Not in ``get_task_data``: the run's host copy calls that too, and
+        would prepare (and copy) a stack it never multiplies with.
+        """
+        prepared: Mapping[str, Any] | None = getattr(self, "_prepared", None)
+        if prepared is None:
+            prepared = self._prepared = self._prepare()
+        return prepared
+
+    def _prepare(self) -> Mapping[str, Any]:
         stack = self._masks()
         compute_dtype = np.result_type(self.meta.input_dtype, self.get_mask_dtype())
         sig = tuple(self.meta.dataset_shape.sig)
@@ -267,9 +280,10 @@ class ApplyMasksUDF(UDF):
         bands = []
         for band in plan:
             chosen = self._index_of(band.masks)
-            masks = np.ascontiguousarray(rows[band.masks, band.start : band.stop].reshape(len(band.masks), -1))
+            picked = stack if whole else rows[list(band.masks), band.start : band.stop].reshape(len(band.masks), -1)
+            masks = np.ascontiguousarray(picked, dtype=compute_dtype)  # a copy only where the band or dtype needs one
             # one mask: a matrix-vector product, which BLAS runs at memory speed
-            device_masks = self.xp.asarray((masks[0] if len(band.masks) == 1 else masks).astype(compute_dtype))
+            device_masks = self.xp.asarray(masks[0] if len(band.masks) == 1 else masks)
             bands.append((slice(band.start, band.stop), chosen, device_masks))
         return {"bands": bands, "whole": whole, "sparse": False, "compute_dtype": compute_dtype}
 
@@ -287,17 +301,18 @@ class ApplyMasksUDF(UDF):
         return {}
 
     def process_tile(self, tile: Any) -> None:
-        compute_dtype = self.task_data.compute_dtype
+        prepared = self._on_device()
+        compute_dtype = prepared["compute_dtype"]
         out = self.results.intensity
         if self.params.shifts is not None:
-            self._apply_shifted(tile)
+            self._apply_shifted(tile, prepared["shifted_masks"])
             return
-        if self.task_data.sparse:
+        if prepared["sparse"]:
             flat = tile.reshape(tile.shape[0], -1)
-            out[:] = (self.task_data.masks @ flat.astype(compute_dtype, copy=False).T).T
+            out[:] = (prepared["masks"] @ flat.astype(compute_dtype, copy=False).T).T
             return
-        if self.task_data.whole:
-            _, _, masks = self.task_data.bands[0]
+        if prepared["whole"]:
+            _, _, masks = prepared["bands"][0]
             flat = tile.reshape(tile.shape[0], -1).astype(compute_dtype, copy=False)
             if masks.ndim == 1:
                 self.xp.matmul(flat, masks, out=out[:, 0])
@@ -306,14 +321,13 @@ class ApplyMasksUDF(UDF):
             return
         rows = tile.reshape(tile.shape[0], tile.shape[1], -1)
         out[:] = 0
-        for band_rows, chosen, masks in self.task_data.bands:
+        for band_rows, chosen, masks in prepared["bands"]:
             # a band's rows are contiguous within each frame: a strided view, no copy
             flat = rows[:, band_rows].reshape(tile.shape[0], -1).astype(compute_dtype, copy=False)
             out[:, chosen] += flat @ (masks if masks.ndim == 1 else masks.T)
 
-    def _apply_shifted(self, tile: Any) -> None:
+    def _apply_shifted(self, tile: Any, masks: Any) -> None:
         """One product per distinct shift among the tile's frames, over the pixels frames and masks share."""
-        masks = self.task_data.shifted_masks
         out = self.results.intensity
         shifts = host_ints(self.params.shifts)
         if shifts.ndim == 1:  # one constant shift
@@ -331,7 +345,7 @@ class ApplyMasksUDF(UDF):
                 continue
             frame_window, mask_window = windows
             part = tile[frames][(slice(None), *frame_window)]
-            flat = part.reshape(part.shape[0], -1).astype(self.task_data.compute_dtype, copy=False)
+            flat = part.reshape(part.shape[0], -1).astype(masks.dtype, copy=False)
             out[frames] = flat @ masks[(slice(None), *mask_window)].reshape(masks.shape[0], -1).T
 
 
@@ -352,6 +366,8 @@ def build_mask_stack(factories: Any, sig_shape: tuple[int, ...], use_sparse: boo
     sparse_wanted = all_sparse if use_sparse is None else bool(use_sparse)
     if sparse_wanted:
         return scipy.sparse.csr_matrix(scipy.sparse.vstack([scipy.sparse.csr_matrix(p) for p in parts]))
+    if len(parts) == 1:
+        return _dense(parts[0])  # read only, never written: no copy of a large stack
     return np.concatenate([_dense(p) for p in parts], axis=0)
 
 
