@@ -1,21 +1,47 @@
-"""The ``gpuudf`` command: ``gpuudf demo`` runs the main job end to end."""
+"""The ``gpuudf`` command: ``demo``, ``run`` (in ``gpuudf.cli_run``) and ``info``.
+
+Policy
+------
+- The command behaves as a user expects of a command-line tool:
+  ``--version``, ``--help`` on every subcommand, and the help alone for a bare
+  ``gpuudf`` (exit status 0: asking what the command does is no error).
+- A mistake of the user or of the machine (a usage error, a missing or
+  unreadable file, a device that is not there, parameters a UDF refuses, a
+  folder that cannot be written) is one line on stderr, ``gpuudf: error:
+  ...``, and exit status 2, never a traceback; anything else is a bug in
+  gpuudf and keeps its traceback.
+- :func:`main` returns the exit status and never raises ``SystemExit``, so
+  it can be called in-process.
+- Help texts are plain text: no reStructuredText markup, which a terminal
+  would show as is.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
-from gpuudf import masks
+from gpuudf import __version__, masks
 from gpuudf.backends import detect
 from gpuudf.buffers import BufferDeclaration, BufferViews
+from gpuudf.cli_run import CommandLineError, add_run_command
 from gpuudf.context import Context
+from gpuudf.errors import (
+    BackendUnavailableError,
+    DataSetError,
+    DeviceOutOfMemoryError,
+    ExecutorSpecException,
+    UDFDefinitionError,
+)
 from gpuudf.udf import UDF
 from gpuudf.udfs import ApplyMasksUDF, CoMUDF, SumSigUDF, SumUDF
 
@@ -190,9 +216,15 @@ def _demo(args: argparse.Namespace) -> int:
     data = synthetic_4dstem(nav_shape=(args.nav, args.nav), sig_shape=(args.sig, args.sig))
     size_mib = data.nbytes / 2**20
     print(f"synthetic 4D-STEM scan: nav {data.shape[:2]}, sig {data.shape[2:]}, {data.dtype}, {size_mib:.1f} MiB")
-    context = Context() if args.device is None else Context.make_with("inline", device=args.device)
-    # the directory goes after the Context: its workers must have closed the file
-    with tempfile.TemporaryDirectory(prefix="gpuudf-demo-") as directory, context as ctx:
+    out: Path = Path() if args.out is None else args.out
+    out.mkdir(parents=True, exist_ok=True)
+    # asked for a folder, the user gets the scan too, to try `gpuudf run` on
+    keep = args.out is not None and args.source != "memory"
+    with contextlib.ExitStack() as stack:
+        # the folder is entered first and left last: the Context's workers must have closed the file
+        directory = str(out) if keep else stack.enter_context(tempfile.TemporaryDirectory(prefix="gpuudf-demo-"))
+        context = Context() if args.device is None else Context.make_with("inline", device=args.device)
+        ctx = stack.enter_context(context)
         if args.source == "memory":
             ds = ctx.load("memory", data=data, sig_dims=2)
         else:
@@ -243,9 +275,14 @@ def _demo(args: argparse.Namespace) -> int:
     )
     shifts = np.hypot(com["field_y"].data, com["field_x"].data)
     print(f"  CoMUDF: beam shifts of {shifts.min():.2f} to {shifts.max():.2f} px over the scan")
-    args.out.mkdir(parents=True, exist_ok=True)
-    figure = plot_demo(args.out / "gpuudf-demo.png", mean_frame, geometry, virtual["intensity"].data, com["field"].data)
+    figure = plot_demo(out / "gpuudf-demo.png", mean_frame, geometry, virtual["intensity"].data, com["field"].data)
     print(f"wrote the virtual bright-field and dark-field images and the CoM field to {figure}")
+    if keep:
+        layout = f" --nav-shape {args.nav},{args.nav} --sig-shape {args.sig},{args.sig} --dtype uint16"
+        print(
+            f"kept the scan in {path}; try: gpuudf run {path}{layout if args.source == 'raw' else ''} "
+            f"--udf masks --out {out}"
+        )
     print("results agree with NumPy" if ok else "RESULTS DIFFER FROM NUMPY")
     return 0 if ok else 1
 
@@ -255,19 +292,57 @@ def _info(_args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gpuudf`` command."""
-    parser = argparse.ArgumentParser(prog="gpuudf", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="synthesise a small 4D dataset and run built-in and user UDFs on it")
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line: the usage is one ``--help`` away."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``gpuudf: error: message`` and where help is, and exit with status 2."""
+        self.exit(2, f"gpuudf: error: {message} (see '{self.prog} --help')\n")
+
+
+#: Errors that are the user's or the machine's, not gpuudf's: reported in one line.
+_USER_ERRORS = (
+    CommandLineError,
+    DataSetError,
+    UDFDefinitionError,
+    ExecutorSpecException,
+    BackendUnavailableError,
+    DeviceOutOfMemoryError,
+    OSError,
+)
+
+_DESCRIPTION = """\
+gpuudf runs user-defined functions (UDFs) over 4D-STEM scans on every CPU
+core and CUDA GPU of this machine. The built-in UDFs compute virtual
+detector images, the centre of mass of each frame, and statistics."""
+
+_EPILOG = """\
+examples:
+  gpuudf demo --out demo          synthesise a scan, run UDFs on it, keep both in demo/
+  gpuudf run scan.h5 --udf masks  virtual bright-field and dark-field images of your file
+  gpuudf run --help               what run computes and writes, and its options
+  gpuudf info                     the CPU cores and GPUs gpuudf can use"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gpuudf", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"gpuudf {__version__}")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="synthesise a small 4D-STEM scan and run built-in and user UDFs on it",
+        description="Synthesise a small 4D-STEM scan, run built-in and user UDFs on it in one pass, check them "
+        "against NumPy and draw them to gpuudf-demo.png.",
+    )
     demo.add_argument("--nav", type=int, default=32, help="scan size per axis (default 32)")
     demo.add_argument("--sig", type=int, default=64, help="frame size per axis (default 64)")
     demo.add_argument(
         "--source",
         choices=("hdf5", "npy", "raw", "memory"),
         default="hdf5",
-        help="where the workers read the scan from: a file of this kind in a temporary directory "
-        "(default hdf5), or the array in memory",
+        help="where the workers read the scan from: a file of this kind (default hdf5), or the array in memory",
     )
     demo.add_argument(
         "--device",
@@ -278,14 +353,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument(
         "--out",
         type=Path,
-        default=Path(),
-        help="folder for the figure gpuudf-demo.png (default: the current folder)",
+        default=None,
+        help="folder for the figure gpuudf-demo.png and the scan file, kept there to try gpuudf run on "
+        "(default: the figure in the current folder, the scan in a temporary folder, removed after the run)",
     )
     demo.set_defaults(func=_demo)
-    info = commands.add_parser("info", help="list the CPU cores and CUDA GPUs gpuudf can use")
+    add_run_command(commands)
+    info = commands.add_parser(
+        "info",
+        help="list the CPU cores and CUDA GPUs gpuudf can use",
+        description="List the CPU cores and CUDA GPUs gpuudf can use.",
+    )
     info.set_defaults(func=_info)
-    args = parser.parse_args(argv)
-    result: int = args.func(args)
+    return parser
+
+
+def _silence_stdout() -> None:
+    """Point stdout at ``os.devnull``, so that flushing it at exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout may be no real file
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gpuudf`` command.
+
+    Parameters
+    ----------
+    argv
+        The arguments after the command's name; ``None``: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 for success (and for ``--help``, ``--version``
+        and a bare ``gpuudf``, which print the help), 1 when the demo's
+        results differ from NumPy's, 2 for a usage error or any other
+        mistake of the user's, reported in one line on stderr, 130 when
+        interrupted; 1, silently, when the reader of stdout has left.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors: argparse has printed what it had to
+        return exc.code if isinstance(exc.code, int) else 2
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        result: int = args.func(args)
+    except BrokenPipeError:  # the reader left (`gpuudf run ... | head`): as other tools, stop quietly
+        _silence_stdout()
+        return 1
+    except _USER_ERRORS as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"gpuudf: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gpuudf: interrupted", file=sys.stderr)
+        return 130
     return result
 
 
