@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from collections.abc import Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, overload
@@ -15,6 +16,9 @@ from gpuudf.planning import check_udf_instance
 from gpuudf.progress import ProgressCallback, RunProgress, check_progress
 from gpuudf.runner import CancelHandle, Results, UDFRun
 from gpuudf.udf import UDF
+from gpuudf.viz.channels import BufferInfo, UDFBuffers
+from gpuudf.viz.selection import plots_for_run
+from gpuudf.viz.updater import PlotFeed
 
 if TYPE_CHECKING:
     import asyncio
@@ -153,7 +157,18 @@ class Context:
             ``True`` for a progress bar counted in frames, or a callable
             ``callback(frames_done, frames_total)`` called after every tile.
         plots
-            Live plots; not available yet.
+            Live plots of the results while the run goes on (see the
+            live-plots guide): ``True`` for one Matplotlib figure with every
+            2-D result of every UDF; one list of buffer names per UDF
+            (``[["intensity"], ["field_x", "field_y"]]``; ``(name, callable)``
+            pairs and :class:`gpuudf.viz.Channel` objects work too); or a
+            list of :class:`gpuudf.viz.LivePlot` objects, such as
+            ``[gpuudf.viz.PNGPlots("plots/")]``.  Plots are updated in a
+            thread of their own, at most twice a second by default, and show
+            the final result when the call returns.  A form not accepted or
+            a name no UDF returns is a ``ValueError`` here, before any work;
+            a plot that fails is reported once with a
+            :class:`gpuudf.viz.PlotWarning` and the run goes on.
         sync
             ``False`` returns an awaitable instead of the results; cancelling
             the task that awaits it cancels the run.
@@ -216,15 +231,13 @@ class Context:
         backends: Sequence[str] | None,
         cancel: CancelHandle | None,
     ) -> UDFResultsIterator:
-        if plots:
-            msg = "live plots (plots=...) are not available yet"
-            raise NotImplementedError(msg)
         check_progress(progress)
         if isinstance(udf, UDF | type) or not isinstance(udf, Sequence):
             check_udf_instance(udf)  # a class, or something else than a UDF or a list of them
         udfs = [udf] if isinstance(udf, UDF) else list(udf)
         run = UDFRun(dataset, udfs, self.executor, roi=roi, backends=backends)
-        return UDFResultsIterator(run, progress, CancelHandle() if cancel is None else cancel)
+        feed = _plot_feed(plots, udfs, run)
+        return UDFResultsIterator(run, progress, CancelHandle() if cancel is None else cancel, plots=feed)
 
     def close(self) -> None:
         """Release the executor's workers."""
@@ -285,10 +298,13 @@ class UDFResultsIterator:
     partitions still to come).
     """
 
-    def __init__(self, run: UDFRun, progress: bool | ProgressCallback, cancel: CancelHandle) -> None:
+    def __init__(
+        self, run: UDFRun, progress: bool | ProgressCallback, cancel: CancelHandle, plots: PlotFeed | None = None
+    ) -> None:
         self._run = run
         self._progress_spec = progress
         self._cancel = cancel
+        self._plots = plots
         self._steps: Generator[UDFResults, None, None] | None = None
 
     def __iter__(self) -> UDFResultsIterator:
@@ -301,7 +317,7 @@ class UDFResultsIterator:
         if self._steps is None:
             # a module-level generator: one bound to self would keep self alive in a
             # cycle, and a loop left with break would not stop the run until gc ran
-            self._steps = _generate_steps(self._run, self._progress_spec, self._cancel)
+            self._steps = _generate_steps(self._run, self._progress_spec, self._cancel, self._plots)
         return self._steps
 
     def throw(self, exc: BaseException) -> NoReturn:
@@ -435,21 +451,61 @@ class AsyncUDFResultsIterator:
 
 
 def _generate_steps(
-    run: UDFRun, progress_spec: bool | ProgressCallback, cancel: CancelHandle
+    run: UDFRun, progress_spec: bool | ProgressCallback, cancel: CancelHandle, plots: PlotFeed | None
 ) -> Generator[UDFResults, None, None]:
     progress = RunProgress(progress_spec, run.num_selected)
     merged = run.run(cancel, progress.advance)
     try:
         for _ in merged:
             if not run.complete:
-                yield UDFResults(run)
+                step = UDFResults(run)
+                if plots is not None:
+                    # before the yield: once the consumer resumes the run, this step's buffers are gone
+                    plots.offer(functools.partial(_buffers_of, step))
+                yield step
         # the last step is always there, also when no partition had frames
-        yield UDFResults(run)
+        last = UDFResults(run)
+        if plots is not None:
+            plots.finish(last.buffers)
+        yield last
     finally:
         try:
             merged.close()  # at once, also when an exception is thrown in at a step: the workers are freed
         finally:
-            progress.close()
+            try:
+                progress.close()
+            finally:
+                if plots is not None:
+                    plots.close()
+
+
+def _buffers_of(step: UDFResults) -> tuple[Results, ...]:
+    return step.buffers
+
+
+def _plot_feed(plots: Any, udfs: Sequence[UDF], run: UDFRun) -> PlotFeed | None:
+    """The run's plots, checked against its buffers and opened; ``None`` when it has none."""
+    if plots is None or plots is False:
+        return None
+    nav, sig = tuple(run.dataset.shape.nav), tuple(run.dataset.shape.sig)
+    described = [
+        UDFBuffers(
+            user,
+            type(user).__name__,
+            {
+                name: BufferInfo(decl.kind, decl.full_shape(nav, sig), decl.dtype)
+                for name, decl in host.declarations.items()
+                if decl.returned
+            },
+        )
+        for user, host in zip(udfs, run.hosts, strict=True)
+    ]
+    chosen = plots_for_run(plots, described)
+    if not chosen:
+        return None
+    feed = PlotFeed(chosen, [udf.name for udf in described])
+    feed.open()
+    return feed
 
 
 def _next_or_none(steps: weakref.ref[UDFResultsIterator]) -> UDFResults | None:

@@ -101,8 +101,6 @@ def test_every_line_a_udf_prints_in_the_workers_reaches_its_cell(executed: nbfor
 
 def test_the_live_plots_cell_runs_and_shows_its_plots(executed: nbformat.NotebookNode) -> None:
     live = cell(executed, "live-plots")
-    if errors(live) == ["NotImplementedError: live plots (plots=...) are not available yet"]:
-        # exactly the refusal of a Context without live plots; any other failure fails here
-        pytest.xfail("live plots (plots=True, gpuudf.viz) are not built yet")
     assert errors(live) == []
-    assert any(o.output_type == "display_data" for o in live.outputs)
+    assert any(o.output_type == "display_data" and "image/png" in o.data for o in live.outputs)
+    assert "PlotWarning" not in stream_text(live, "stderr")
