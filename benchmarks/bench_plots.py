@@ -7,7 +7,12 @@ of the machine hits every variant alike:
 
 - the run without plots (the reference);
 - ``plots=PNGPlots(tmpdir)``: one PNG per channel, drawn with Agg;
-- ``plots=True`` with Matplotlib's Agg backend (one headless figure).
+- ``plots=True`` with Matplotlib's Agg backend: headless, where the plot
+  keeps the results and draws nothing until its figure is read (the cost
+  of a script that asks for plots without a screen);
+- ``plots=True`` as in a notebook with ``%matplotlib inline``: every frame
+  is rendered and encoded as PNG; IPython's display is replaced by one that
+  drops the frames, since this process has no front end to send them to.
 
 Each plotted run's time is divided by the reference of its own repeat; the
 min–max of those ratios is printed (target ≤ 1.05).  The final frame of a
@@ -25,12 +30,13 @@ Run::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +46,10 @@ import numpy as np
 import gpuudf
 from gpuudf.udfs import SumSigUDF, SumUDF
 from gpuudf.viz import PNGPlots
+from gpuudf.viz import mpl as viz_mpl
 
 RATIO_TARGET = 1.05
+PLOTTED = ("png", "plots_true", "plots_true_inline")
 FRAMES_PER_ROW = 64
 
 
@@ -51,6 +59,28 @@ def make_data(size_gib: float, sig: int) -> np.ndarray:
     rows = frames // FRAMES_PER_ROW
     block = np.random.default_rng(0).random((FRAMES_PER_ROW, sig, sig), dtype=np.float32)
     return np.tile(block, (rows, 1, 1)).reshape(rows, FRAMES_PER_ROW, sig, sig)
+
+
+class DroppedDisplay:
+    """Stands in for ``IPython.display.display`` and its handle: takes every frame, sends none."""
+
+    def __call__(self, obj: object, display_id: bool = False) -> DroppedDisplay:
+        return self
+
+    def update(self, obj: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def notebook_inline() -> Iterator[None]:
+    """Plots as under ``%matplotlib inline``, frames dropped instead of sent to a front end."""
+    display_mode, ipython_display = viz_mpl.display_mode, viz_mpl._ipython_display  # noqa: SLF001
+    viz_mpl.display_mode = lambda: "inline"
+    viz_mpl._ipython_display = DroppedDisplay  # noqa: SLF001
+    try:
+        yield
+    finally:
+        viz_mpl.display_mode, viz_mpl._ipython_display = display_mode, ipython_display  # noqa: SLF001
 
 
 def wall_s(run: Callable[[], Any]) -> float:
@@ -88,34 +118,37 @@ def main() -> None:
             "none": lambda: None,
             "png": lambda: PNGPlots(tmp),
             "plots_true": lambda: True,
+            "plots_true_inline": lambda: True,
         }
         for udf_name, udf_class in (("SumSigUDF", SumSigUDF), ("SumUDF", SumUDF)):
             times: dict[str, list[float]] = {name: [] for name in variants}
 
-            def run(make_plots: Callable[[], object], udf_class: type = udf_class) -> None:
-                ctx.run_udf(dataset=ds, udf=udf_class(), plots=make_plots())
+            def run(name: str, udf_class: type = udf_class) -> None:
+                inline = notebook_inline() if name == "plots_true_inline" else contextlib.nullcontext()
+                with inline:
+                    ctx.run_udf(dataset=ds, udf=udf_class(), plots=variants[name]())
 
-            for make_plots in variants.values():
-                run(make_plots)
+            for name in variants:
+                run(name)
             for _ in range(args.repeats):
-                for name, make_plots in variants.items():
-                    times[name].append(wall_s(lambda make_plots=make_plots: run(make_plots)))
+                for name in variants:
+                    times[name].append(wall_s(lambda name=name: run(name)))
             figures[f"{udf_name}_s"] = times
-            for name in ("png", "plots_true"):
+            for name in PLOTTED:
                 ratios = [t / ref for t, ref in zip(times[name], times["none"], strict=True)]
                 figures[f"{udf_name}_{name}_ratios"] = ratios
                 figures[f"{udf_name}_{name}_best_ratio"] = min(times[name]) / min(times["none"])
     ctx.close()
 
     print(f"{figures['data']} on {figures['executor']}, {args.repeats} repeats")
-    print(f"{'figure':34s} {'no plots s':>10s} {'ratio min':>10s} {'ratio max':>10s}  target")
+    print(f"{'figure':40s} {'no plots s':>10s} {'ratio min':>10s} {'ratio max':>10s}  target")
     for udf_name in ("SumSigUDF", "SumUDF"):
         reference = min(figures[f"{udf_name}_s"]["none"])
-        for name in ("png", "plots_true"):
+        for name in PLOTTED:
             ratios = figures[f"{udf_name}_{name}_ratios"]
-            verdict = "met" if min(ratios) <= RATIO_TARGET else "NOT met"
+            verdict = "met" if max(ratios) <= RATIO_TARGET else "NOT met"  # in every repeat
             label = f"{udf_name} {name} / none"
-            print(f"{label:34s} {reference:10.3f} {min(ratios):10.3f} {max(ratios):10.3f}  <= {RATIO_TARGET} {verdict}")
+            print(f"{label:40s} {reference:10.3f} {min(ratios):10.3f} {max(ratios):10.3f}  <= {RATIO_TARGET} {verdict}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

@@ -260,3 +260,19 @@ def sync_shifted() -> Callable[[np.ndarray[Any, Any], int], np.ndarray[Any, Any]
         return out
 
     return shift
+
+
+@pytest.fixture
+def agg_full_draws(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every full draw of an Agg canvas from now on (the canvas drawn), for tests of what plots draw."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # only plot tests need Matplotlib
+
+    draws: list[object] = []
+    draw = FigureCanvasAgg.draw
+
+    def counted(canvas: FigureCanvasAgg) -> None:
+        draws.append(canvas)
+        draw(canvas)
+
+    monkeypatch.setattr(FigureCanvasAgg, "draw", counted)
+    return draws

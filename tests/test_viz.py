@@ -9,6 +9,7 @@ files are real images of the right size.
 from __future__ import annotations
 
 import asyncio
+import io
 import math
 import threading
 import time
@@ -430,6 +431,43 @@ def test_png_plots_write_one_image_per_channel_that_shows_the_final_result(
         assert image[..., :3].std() > 0.05  # drawn, not a blank canvas
 
 
+def test_a_second_png_plot_whose_channels_look_the_same_makes_no_figure_and_draws_the_same_files(
+    inline_ctx: gpuudf.Context, data: np.ndarray[Any, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpuudf.viz import png as viz_png
+
+    ds = inline_ctx.load("memory", data=data)
+    first = PNGPlots(tmp_path / "first", dpi=40)
+    inline_ctx.run_udf(dataset=ds, udf=SumUDF(), plots=first)
+    made: list[object] = []
+    new_figure = viz_png.PNGPlots._new_figure
+
+    def counted(plot: PNGPlots, channel: ChannelData) -> Any:
+        made.append(channel)
+        return new_figure(plot, channel)
+
+    monkeypatch.setattr(viz_png.PNGPlots, "_new_figure", counted)
+    second = PNGPlots(tmp_path / "second", dpi=40)
+    inline_ctx.run_udf(dataset=ds, udf=SumUDF(), plots=second)
+    assert made == []
+    assert second.paths[0].read_bytes() == first.paths[0].read_bytes()
+    other_title = PNGPlots(tmp_path / "third", [Channel("intensity", title="detector sum")], dpi=40)
+    inline_ctx.run_udf(dataset=ds, udf=SumUDF(), plots=other_title)
+    assert len(made) == 1
+
+
+def test_matplotlib_plots_without_a_screen_draw_nothing_until_the_figure_is_read(
+    inline_ctx: gpuudf.Context, data: np.ndarray[Any, Any], agg_full_draws: list[object]
+) -> None:
+    plot = MatplotlibPlots(rate=1000.0)
+    ds = inline_ctx.load("memory", data=data, num_partitions=NAV[0])
+    res = inline_ctx.run_udf(dataset=ds, udf=SlowSumSigUDF(delay_s=0.01), plots=[plot])
+    assert agg_full_draws == []
+    (image,) = plot.figure.axes[0].get_images()
+    assert_array_equal(np.ma.getdata(image.get_array()), res["intensity"].data)
+    assert not np.ma.getmaskarray(image.get_array()).any()
+
+
 def test_png_plots_overwrite_their_files_at_each_update(
     inline_ctx: gpuudf.Context, data: np.ndarray[Any, Any], tmp_path: Path
 ) -> None:
@@ -538,9 +576,13 @@ def test_the_inline_backend_redraws_one_display_in_place(
     plot = MatplotlibPlots(["intensity"], rate=1000.0)
     ds = inline_ctx.load("memory", data=data.reshape(48, 1, *SIG), num_partitions=48)
     inline_ctx.run_udf(dataset=ds, udf=SlowSumSigUDF(delay_s=0.005), plots=[plot])
-    assert fake_display.shown == [plot.figure]
+    assert len(fake_display.shown) == 1  # one output, made blank in the caller's thread, replaced by each frame
     assert len(fake_display.updates) >= 2
-    assert all(shown is plot.figure for shown in fake_display.updates)
+    assert all(frame.data.startswith(b"\x89PNG") for frame in fake_display.updates)  # type: ignore[attr-defined]
+    figure = plot.figure
+    figure.canvas.draw()
+    last = matplotlib.image.imread(io.BytesIO(fake_display.updates[-1].data), format="png")  # type: ignore[attr-defined]
+    assert last.shape[:2] == figure.canvas.get_width_height()[::-1]
 
 
 def test_the_widget_backend_shows_the_canvas_and_draws_it(

@@ -22,15 +22,20 @@ import numpy as np
 from gpuudf.viz.channels import ChannelData
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
+    from matplotlib.backend_bases import RendererBase
+    from matplotlib.colorbar import Colorbar
     from matplotlib.figure import Figure
     from matplotlib.image import AxesImage
     from matplotlib.lines import Line2D
 
-__all__ = ["ChannelArtist", "freeze_layout"]
+__all__ = ["ChannelArtist", "freeze_layout", "look_of"]
 
 #: Limits whose tick labels are as wide as the formatter makes them ("-750k"): the room a frozen layout keeps.
 _WIDEST_LIMITS = (-999e3, 999e3)
+#: The same on a log scale, whose ticks are decades ("100k", "100m").
+_WIDEST_LOG_LIMITS = (100e-3, 999e3)
 
 _AXIS_LABELS = {"nav": ("scan x", "scan y"), "sig": ("detector x", "detector y")}
 
@@ -53,7 +58,10 @@ class ChannelArtist:
         self.axes = axes
         self._image: AxesImage | None = None
         self._line: Line2D | None = None
+        self._colorbar: Colorbar | None = None
         self._shown = channel
+        #: What the look of the axes depends on, apart from the data (see :mod:`gpuudf.viz.render`).
+        self.signature = look_of(channel)
         # SI prefixes ("52k", "12.5m") keep every label short and need no offset text above the axis,
         # so a layout frozen once fits every later range
         short = ticker.EngFormatter(sep="")
@@ -65,12 +73,13 @@ class ChannelArtist:
             self._image = axes.imshow(values, cmap=colormap, norm=norm, interpolation="nearest", origin="upper")
             figure = axes.get_figure()
             assert figure is not None
-            figure.colorbar(self._image, ax=axes, format=short)
+            self._colorbar = figure.colorbar(self._image, ax=axes, format=short)
             x_label, y_label = _AXIS_LABELS.get(channel.kind, ("x", "y"))
             axes.set_xlabel(x_label)
             axes.set_ylabel(y_label)
         else:
             (self._line,) = axes.plot(np.arange(len(values)), values)
+            axes.set_xlim(0, max(len(values) - 1, 1))  # not from the data: placeholders are NaN
             axes.set_xlabel("scan position" if channel.kind == "nav" else "index")
             axes.set_ylabel(channel.name)
             axes.yaxis.set_major_formatter(short)
@@ -87,12 +96,36 @@ class ChannelArtist:
 
     def widen(self) -> None:
         """Show the widest tick labels (until the next :meth:`show`), for a layout that must fit them all."""
-        if not self._shown.log:
-            self._set_limits(None, *_WIDEST_LIMITS)
+        self._set_limits(None, *(_WIDEST_LOG_LIMITS if self._shown.log else _WIDEST_LIMITS))
 
     def restore(self) -> None:
         """Show the last data again, after :meth:`widen`."""
         self.show(self._shown)
+
+    def _changing(self) -> list[Artist]:
+        # the data, and the axis whose ticks follow its range; the axes' frame too, which a full draw paints
+        # over the data (an image covers its inner half, a line ends under it)
+        spines = list(self.axes.spines.values())
+        if self._image is not None and self._colorbar is not None:
+            return [self._image, *spines, self._colorbar.ax.yaxis]
+        if self._line is not None:
+            return [self._line, *spines, self.axes.yaxis]
+        return []
+
+    def hide_changing(self) -> None:
+        """Hide what changes from one frame to the next, for a background without it."""
+        for part in self._changing():
+            part.set_visible(False)
+
+    def show_changing(self) -> None:
+        """Undo :meth:`hide_changing`."""
+        for part in self._changing():
+            part.set_visible(True)
+
+    def draw_changing(self, renderer: RendererBase) -> None:
+        """Draw what changes onto a background (:meth:`hide_changing`): the same pixels as a full draw."""
+        for part in self._changing():
+            part.draw(renderer)
 
     def _set_limits(self, values: np.ma.MaskedArray[Any, Any] | None, low: float, high: float) -> None:
         if self._image is not None:
@@ -103,6 +136,11 @@ class ChannelArtist:
             if values is not None:
                 self._line.set_ydata(values)
             self.axes.set_ylim(low, high)
+
+
+def look_of(channel: ChannelData) -> tuple[object, ...]:
+    """What the drawing of ``channel`` depends on, apart from its data: equal looks, equal axes."""
+    return (channel.data.shape, channel.kind, channel.name, channel.title, channel.colormap, channel.log)
 
 
 def freeze_layout(figure: Figure, artists: Sequence[ChannelArtist]) -> None:

@@ -12,14 +12,14 @@ Policy
   - ``%matplotlib widget`` (ipympl) and ``nbagg``: the canvas widget is
     displayed; the plot thread renders, which pushes the image to the
     notebook at once, and calls ``draw_idle`` at the end;
-  - ``%matplotlib inline``: the figure is displayed with a display id, and
-    the plot thread re-renders that output in place (``update``), so the
-    cell shows one figure that changes, not one per update;
-  - any other backend (Agg, headless): the figure is made and rendered off
-    screen, in the plot thread; :attr:`~MatplotlibPlots.figure` holds it.
-
-  Off screen (inline, headless) the layout is computed once and kept, which
-  makes an update several times cheaper.
+  - ``%matplotlib inline``: an output with a display id is made when the
+    plot opens, and the plot thread replaces it with each frame, a PNG
+    drawn on a kept background (:class:`~gpuudf.viz.render.FrameRenderer`),
+    so the cell shows one figure that changes, not one per update;
+  - any other backend (Agg, headless): nothing is on screen, so nothing is
+    drawn while the run goes on; the plot keeps the latest results, and
+    :attr:`~MatplotlibPlots.figure` makes the figure and puts them in when
+    it is read.
 - Matplotlib and IPython are imported when a plot opens, never before.
 """
 
@@ -31,8 +31,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gpuudf.viz.channels import ChannelData
-from gpuudf.viz.drawing import ChannelArtist, freeze_layout
+from gpuudf.viz.drawing import ChannelArtist
 from gpuudf.viz.plot import DEFAULT_RATE_HZ, LivePlot
+from gpuudf.viz.render import FrameRenderer, figure_signature
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -90,34 +91,47 @@ class MatplotlibPlots(LivePlot):
         self._figure: Figure | None = None
         self._artists: list[ChannelArtist] = []
         self._display: Any = None
+        self._renderer: FrameRenderer | None = None
         self._pending: Sequence[ChannelData] | None = None
         self._pending_lock = threading.Lock()
 
     @property
     def figure(self) -> Figure:
-        """The figure, once the plot is open."""
+        """The figure, once the plot is open; headless, made when first read, and showing the latest results."""
+        with self._pending_lock:
+            if self.mode == "headless" and self._pending is not None:
+                if self._figure is None:
+                    self._make_figure(self._pending)
+                self._apply(self._pending)
+                self._pending = None
         if self._figure is None:
             msg = "the plot is not open: it opens when a run with plots=[this plot] starts"
             raise RuntimeError(msg)
         return self._figure
 
     def open(self, channels: Sequence[ChannelData]) -> None:
-        """Make the figure and show it where the backend shows figures (headless: in :meth:`prepare`)."""
+        """Show the figure where the backend shows figures (inline: a blank output; headless: nothing)."""
         self.mode = display_mode()
-        if self.mode != "headless":
+        if self.mode == "headless":
+            self._keep(channels)
+        elif self.mode == "inline":
+            # a blank output, replaced by each frame; the figure is made in the plot thread
+            self._display = _ipython_display()(_ipython_blank(), display_id=True)
+        else:
             self._make_figure(channels)
 
     def prepare(self, channels: Sequence[ChannelData]) -> None:
-        """Headless: make the figure, in the plot thread; inline: fix its layout."""
-        if self.mode == "headless":
+        """Inline: make the figure, fix its layout and have its background ready, in the plot thread."""
+        if self.mode == "inline":
             self._make_figure(channels)
-        if self.mode in {"headless", "inline"}:
-            freeze_layout(self.figure, self._artists)
+            rows, columns = _grid(len(channels), self.columns)
+            figure = self.figure
+            signature = figure_signature(figure, (rows, columns), self._artists)
+            self._renderer = FrameRenderer(figure, self._artists, signature)
+            self._renderer.prime()
 
     def _make_figure(self, channels: Sequence[ChannelData]) -> None:
-        count = max(len(channels), 1)
-        columns = min(count, self.columns)
-        rows = math.ceil(count / columns)
+        rows, columns = _grid(len(channels), self.columns)
         size = (self.axes_size[0] * columns, self.axes_size[1] * rows)
         figure = self._new_figure(size)
         self._figure = figure
@@ -125,9 +139,7 @@ class MatplotlibPlots(LivePlot):
             ChannelArtist(figure.add_subplot(rows, columns, position + 1), channel)
             for position, channel in enumerate(channels)
         ]
-        if self.mode == "inline":
-            self._display = _ipython_display()(figure, display_id=True)
-        elif self.mode == "widget":
+        if self.mode == "widget":
             _ipython_display()(figure.canvas)
         elif self.mode == "gui":
             figure.show()
@@ -149,16 +161,18 @@ class MatplotlibPlots(LivePlot):
 
     def update(self, channels: Sequence[ChannelData]) -> None:
         """Draw the results so far (in the plot thread; a GUI draws at the next :meth:`poll`)."""
-        if self.mode == "gui":
-            with self._pending_lock:
-                self._pending = channels
+        if self.mode in {"gui", "headless"}:
+            self._keep(channels)
             return
         self._apply(channels)
-        figure = self.figure
         if self.mode == "inline":
-            self._display.update(figure)
+            if self._renderer is None:
+                self.prepare(channels)
+            assert self._renderer is not None
+            self._renderer.render()
+            self._display.update(_ipython_png(self._renderer.png()))
         else:
-            figure.canvas.draw()
+            self.figure.canvas.draw()
 
     def finish(self, channels: Sequence[ChannelData]) -> None:
         """Draw the final results."""
@@ -179,9 +193,33 @@ class MatplotlibPlots(LivePlot):
             canvas.draw_idle()
         canvas.flush_events()
 
+    def _keep(self, channels: Sequence[ChannelData]) -> None:
+        with self._pending_lock:
+            self._pending = channels
+
     def _apply(self, channels: Sequence[ChannelData]) -> None:
         for artist, channel in zip(self._artists, channels, strict=True):
             artist.show(channel)
+
+
+def _grid(count: int, most_columns: int) -> tuple[int, int]:
+    """Rows and columns of a figure with ``count`` axes, at most ``most_columns`` per row."""
+    columns = min(max(count, 1), most_columns)
+    return math.ceil(max(count, 1) / columns), columns
+
+
+def _ipython_blank() -> Any:
+    from IPython.display import Pretty  # noqa: PLC0415 - only notebooks need IPython
+
+    blank: Any = Pretty  # as Any: IPython does not annotate it
+    return blank("")
+
+
+def _ipython_png(png: bytes) -> Any:
+    from IPython.display import Image  # noqa: PLC0415 - only notebooks need IPython
+
+    image: Any = Image  # as Any: IPython does not annotate it
+    return image(data=png, format="png")
 
 
 def _ipython_display() -> Any:

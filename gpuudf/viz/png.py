@@ -7,26 +7,66 @@ Policy
   then renamed), so a viewer never reads half an image.  After the run the
   files show the final result.
 - Everything is drawn with Agg in the plot thread, whatever backend
-  Matplotlib uses otherwise.  Figures are made, and their layout fixed, in
-  :meth:`~PNGPlots.prepare`, while the run starts, so an update only sets
-  data and writes files.  No file is written before the first update.
+  Matplotlib uses otherwise.  Figures are made, laid out and their
+  background drawn in :meth:`~PNGPlots.prepare`, while the run starts, so
+  an update only draws the data on the background and writes files
+  (:class:`~gpuudf.viz.render.FrameRenderer`).  No file is written before
+  the first update.
+- A figure is private to the plot, so when a run has drawn its final frame
+  the plot's figures are kept, for the next :class:`PNGPlots` of the
+  process whose channels look the same (at most :data:`SPARE_FIGURES` of
+  each look, for channels of at most :data:`SPARE_MOST_ENTRIES` entries),
+  and that run makes none.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gpuudf.viz.channels import ChannelData
-from gpuudf.viz.drawing import ChannelArtist, freeze_layout
+from gpuudf.viz.drawing import ChannelArtist, look_of
 from gpuudf.viz.plot import DEFAULT_RATE_HZ, LivePlot
+from gpuudf.viz.render import FrameRenderer, figure_signature
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+__all__ = ["SPARE_FIGURES", "SPARE_MOST_ENTRIES", "PNGPlots"]
 
-__all__ = ["PNGPlots"]
+#: Finished figures kept per look of a channel (and for at most as many looks).
+SPARE_FIGURES = 8
+
+#: Channels of more entries than this leave no spare figure: it would keep their data.
+SPARE_MOST_ENTRIES = 2**20
+
+_Drawn = tuple[FrameRenderer, ChannelArtist]
+
+
+class _SpareFigures:
+    """Figures of finished runs by the look of their channel, for plots to come (thread safe)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._by_look: OrderedDict[object, list[_Drawn]] = OrderedDict()
+
+    def take(self, look: object) -> _Drawn | None:
+        with self._lock:
+            spare = self._by_look.get(look)
+            return spare.pop() if spare else None
+
+    def keep(self, look: object, drawn: _Drawn) -> None:
+        with self._lock:
+            spare = self._by_look.setdefault(look, [])
+            self._by_look.move_to_end(look)
+            if len(spare) < self._capacity:
+                spare.append(drawn)
+            while len(self._by_look) > self._capacity:
+                self._by_look.popitem(last=False)
+
+
+_spare = _SpareFigures(SPARE_FIGURES)
 
 
 class PNGPlots(LivePlot):
@@ -64,7 +104,7 @@ class PNGPlots(LivePlot):
         self.dpi = dpi
         self.size = size
         self.paths: list[Path] = []
-        self._figures: list[tuple[Figure, ChannelArtist]] = []
+        self._figures: list[_Drawn] = []
 
     def open(self, channels: Sequence[ChannelData]) -> None:
         """Make the directory and choose the file names."""
@@ -80,26 +120,39 @@ class PNGPlots(LivePlot):
         self._figures = []
 
     def prepare(self, channels: Sequence[ChannelData]) -> None:
-        """Make one figure per channel and fix its layout (in the plot thread)."""
-        self._figures = [self._new_figure(channel) for channel in channels]
+        """Take or make one figure per channel, and have its layout and background ready (in the plot thread)."""
+        self._figures = [_spare.take(self._look(channel)) or self._new_figure(channel) for channel in channels]
+        for renderer, _ in self._figures:
+            renderer.prime()
 
     def update(self, channels: Sequence[ChannelData]) -> None:
         """Draw every channel and replace its file."""
         if not self._figures:
             self.prepare(channels)
-        for (figure, artist), channel, path in zip(self._figures, channels, self.paths, strict=True):
+        for (renderer, artist), channel, path in zip(self._figures, channels, self.paths, strict=True):
             artist.show(channel)
+            renderer.render()
             partial = path.with_name(path.name + ".partial")
-            # compress_level 1: a third of the encoding time, for files a little larger
-            figure.savefig(partial, format="png", dpi=self.dpi, pil_kwargs={"compress_level": 1})
+            partial.write_bytes(renderer.png())
             partial.replace(path)
 
-    def _new_figure(self, channel: ChannelData) -> tuple[Figure, ChannelArtist]:
+    def finish(self, channels: Sequence[ChannelData]) -> None:
+        """Draw the final result, then leave the figures to the next plot whose channels look the same."""
+        self.update(channels)
+        figures, self._figures = self._figures, []
+        for (renderer, artist), channel in zip(figures, self.placeholders, strict=True):
+            if channel.data.size <= SPARE_MOST_ENTRIES:
+                artist.show(channel)  # not to keep the result alive
+                _spare.keep(self._look(channel), (renderer, artist))
+
+    def _look(self, channel: ChannelData) -> object:
+        return (self.size, self.dpi, look_of(channel))
+
+    def _new_figure(self, channel: ChannelData) -> _Drawn:
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - only drawn plots need it
         from matplotlib.figure import Figure  # noqa: PLC0415
 
-        figure = Figure(figsize=self.size, layout="constrained")
+        figure = Figure(figsize=self.size, dpi=self.dpi, layout="constrained")
         FigureCanvasAgg(figure)
         artist = ChannelArtist(figure.add_subplot(), channel)
-        freeze_layout(figure, [artist])
-        return figure, artist
+        return FrameRenderer(figure, [artist], figure_signature(figure, (1, 1), [artist])), artist
