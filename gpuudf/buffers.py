@@ -22,7 +22,7 @@ import operator
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,7 +39,6 @@ __all__ = [
     "validate_declarations",
 ]
 
-BufferKind = Literal["nav", "sig", "single"]
 BUFFER_KINDS: tuple[str, ...] = ("nav", "sig", "single")
 _WHERE_VALUES = (None, "host", "device")
 _USE_VALUES = (None, "private", "result_only")

@@ -7,8 +7,7 @@ from typing import Any, overload
 
 from gpuudf.datasets import DataSet, load
 from gpuudf.display import DisplayInfo, describe
-from gpuudf.errors import ExecutorSpecException
-from gpuudf.executors import Executor, InlineExecutor, LocalExecutor
+from gpuudf.executors import Executor, LocalExecutor, make_executor
 from gpuudf.planning import check_udf_instance
 from gpuudf.progress import ProgressCallback, check_progress
 from gpuudf.runner import CancelHandle, Results, UDFRun
@@ -51,18 +50,16 @@ class Context:
         ----------
         executor_spec
             ``"inline"`` (keyword ``device``, default ``"cpu"``) or ``"local"``
-            (keywords ``cpus`` and ``cudas`` of :class:`LocalExecutor`).
+            (keywords ``cpus`` and ``cudas`` of :class:`LocalExecutor`): a
+            name registered in :data:`gpuudf.executors.specs.EXECUTOR_SPECS`.
+
+        Raises
+        ------
+        ExecutorSpecException
+            For a name not registered (the message lists the registered
+            ones), or arguments the executor does not take or refuses.
         """
-        makers: dict[str, Any] = {"inline": InlineExecutor, "local": LocalExecutor}
-        maker = makers.get(executor_spec) if isinstance(executor_spec, str) else None
-        if maker is None:
-            msg = f"unknown executor {executor_spec!r}; available: 'inline', 'local'"
-            raise ExecutorSpecException(msg)
-        try:
-            return cls(executor=maker(**kwargs))
-        except (TypeError, ValueError) as exc:  # an argument it does not take, a worker count or device that cannot be
-            msg = f"make_with({executor_spec!r}): {exc}"
-            raise ExecutorSpecException(msg) from exc
+        return cls(executor=make_executor(executor_spec, **kwargs))
 
     def load(self, kind: str, /, *args: Any, **kwargs: Any) -> DataSet:
         """Load a dataset; see the datasets guide for each ``kind``'s arguments.

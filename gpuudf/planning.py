@@ -13,16 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from gpuudf.aux_data import AuxData
+from gpuudf.binding import HOST, bind_host_params, meta_on
 from gpuudf.buffers import BufferDeclaration
 from gpuudf.datasets import DataSet
 from gpuudf.errors import BackendUnavailableError, MissingMergeError, UDFDefinitionError
-from gpuudf.shape import Shape
-from gpuudf.udf import UDF, UDFMeta
+from gpuudf.udf import UDF
 
 __all__ = [
     "KNOWN_ARRAY_BACKENDS",
-    "bind_host_params",
     "check_backends",
     "check_merge",
     "check_udf_instance",
@@ -116,15 +114,6 @@ def input_dtype_of(udf: UDF, dataset: DataSet) -> np.dtype[Any]:
         raise UDFDefinitionError(msg) from None
 
 
-def bind_host_params(udf: UDF, shape: Shape, roi: np.ndarray[Any, np.dtype[np.bool_]] | None) -> None:
-    """Check the host copy's aux data and bind them as on the host: every selected frame's entries."""
-    positions = range(shape.nav_size) if roi is None else np.flatnonzero(roi)
-    for name, value in udf._kwargs.items():  # noqa: SLF001 - the engine owns the binding
-        if isinstance(value, AuxData):
-            value.check(type(udf).__name__, name, shape)
-            udf.params.__dict__[name] = value.rows(positions, shape)
-
-
 def give_host_meta(udf: UDF, dataset: DataSet, roi: np.ndarray[Any, np.dtype[np.bool_]] | None) -> np.dtype[Any]:
     """Make a host copy of ``udf`` ready to declare its buffers for a run over ``dataset``.
 
@@ -146,15 +135,7 @@ def give_host_meta(udf: UDF, dataset: DataSet, roi: np.ndarray[Any, np.dtype[np.
         The UDF's input dtype for this dataset.
     """
     input_dtype = input_dtype_of(udf, dataset)
-    udf.meta = UDFMeta(
-        dataset_shape=dataset.shape,
-        dataset_dtype=dataset.dtype,
-        input_dtype=input_dtype,
-        roi=roi,
-        device_class="cpu",
-        device_id=None,
-        array_backend="numpy",
-    )
+    udf.meta = meta_on(HOST, dataset, input_dtype, roi)
     bind_host_params(udf, dataset.shape, roi)
     return input_dtype
 

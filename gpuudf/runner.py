@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from gpuudf.backends import NumpyBackend
+from gpuudf.binding import HOST, PartitionBuffers, bind_host_params, give_task_data
 from gpuudf.buffers import BufferDeclaration, BufferViews, declare_buffer, validate_declarations
 from gpuudf.datasets import DataSet
 from gpuudf.errors import (
@@ -38,19 +38,17 @@ from gpuudf.errors import (
     UndeclaredBufferError,
 )
 from gpuudf.executors import Executor
-from gpuudf.planning import bind_host_params, check_merge, check_udf_instance, give_host_meta, negotiate_backends
+from gpuudf.planning import check_merge, check_udf_instance, give_host_meta, negotiate_backends
 from gpuudf.results import ArrayWithMask, BufferWrapper
 from gpuudf.roi import normalize_roi
 from gpuudf.task import PartitionResult, PartitionTask, RunPlan, UDFSpec
-from gpuudf.udf import UDF, UDFParams, UDFTaskData, process_method_of
+from gpuudf.udf import UDF, UDFParams, process_method_of
 
 __all__ = ["CancelHandle", "UDFRun"]
 
 Results = dict[str, BufferWrapper]
 
 _DAMAGE = declare_buffer("nav", dtype=bool)
-
-_HOST = NumpyBackend()
 
 
 @dataclass
@@ -116,16 +114,9 @@ class UDFRun:
             check_merge(udf, declarations)
             input_dtypes.append(input_dtype)
             declarations_all.append(declarations)
-            raw = {
-                n: _HOST.zeros(d.local_shape(self.num_selected, shape.sig), d.dtype)
-                for n, d in declarations.items()
-                if d.allocated_on_workers
-            }
-            udf.results = BufferViews(name, declarations)
-            udf.results.__dict__.update(raw)
-            udf.meta._positions = all_positions  # noqa: SLF001 - the engine owns meta
-            udf.meta._partition_frames = self.num_selected  # noqa: SLF001
-            udf.task_data = UDFTaskData(udf.get_task_data())
+            # the whole selection as one partition, bound as a worker binds its own
+            raw = PartitionBuffers(udf, declarations, HOST, all_positions, on_worker=False).arrays
+            give_task_data(udf)
             udf.preprocess()
             udf.meta._positions = None  # noqa: SLF001 - merge and get_results have no position
             self.hosts.append(
@@ -323,7 +314,7 @@ class UDFRun:
 
         if cancel is not None:
             cancel.raise_if_cancelled()
-        results = self.executor.run_tasks(self.tasks, on_tile)
+        results = self.executor.run_tasks(self.tasks, on_tile, cancel)
         merged = 0
         try:
             for result in results:
@@ -399,10 +390,36 @@ class CancelHandle:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._wakers: dict[int, Callable[[], None]] = {}
+        self._next_waker = 0
 
     def cancel(self) -> None:
         """Ask every run using this handle to stop."""
-        self._event.set()
+        with self._lock:
+            self._event.set()
+            wakers = list(self._wakers.values())
+        for wake in wakers:
+            wake()
+
+    def subscribe(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Have ``wake()`` called when the handle is cancelled (at once if it is); returns the unsubscribe call.
+
+        Executors use it to notice a cancellation while every worker is busy.
+        """
+        with self._lock:
+            key = self._next_waker
+            self._next_waker += 1
+            self._wakers[key] = wake
+            cancelled = self._event.is_set()
+        if cancelled:
+            wake()
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._wakers.pop(key, None)
+
+        return unsubscribe
 
     @property
     def cancelled(self) -> bool:

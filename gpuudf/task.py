@@ -6,7 +6,7 @@ Policy
   and handed to every UDF of the run, cast once per distinct input dtype.
 - Per worker and run, each UDF is re-created once from its class and
   keyword arguments and keeps its ``task_data``; per partition it gets fresh
-  buffers.
+  buffers.  Both are bound by :mod:`gpuudf.binding`, as the host copy is.
 - The per-frame path does as little as possible: views of ``nav`` buffers
   are rebound with dict writes, the position is stored as a ``range`` and
   ``meta.slice``/``meta.coordinates`` are derived only when asked for.
@@ -22,17 +22,15 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
-from gpuudf.aux_data import AuxData
-from gpuudf.backends import Backend, NumpyBackend
-from gpuudf.buffers import BufferDeclaration, BufferViews
+from gpuudf.backends import Backend
+from gpuudf.binding import PartitionBuffers, give_task_data, meta_on
+from gpuudf.buffers import BufferDeclaration
 from gpuudf.datasets import DataSet, Partition
 from gpuudf.errors import DataSetError, DeviceOutOfMemoryError, UnpicklableParameterError
 from gpuudf.shape import Positions
-from gpuudf.udf import UDF, UDFMeta, UDFTaskData
+from gpuudf.udf import UDF
 
 __all__ = ["PartitionResult", "PartitionTask", "RunPlan", "UDFSpec", "split_positions", "tile_depth"]
-
-_HOST = NumpyBackend()
 
 
 @dataclass(frozen=True)
@@ -132,17 +130,8 @@ class RunPlan:
             for spec, input_dtype in zip(self.udfs, self.input_dtypes, strict=True):
                 udf = spec.instantiate()
                 udf.xp = backend.xp
-                udf.meta = UDFMeta(
-                    dataset_shape=self.dataset.shape,
-                    dataset_dtype=self.dataset.dtype,
-                    input_dtype=input_dtype,
-                    roi=self.roi,
-                    device_class=backend.device_class,
-                    device_id=backend.device_id,
-                    array_backend=backend.array_backend,
-                    threads_per_worker=backend.threads_per_worker,
-                )
-                udf.task_data = UDFTaskData(udf.get_task_data())
+                udf.meta = meta_on(backend, self.dataset, input_dtype, self.roi)
+                give_task_data(udf)
                 udfs.append(udf)
             self._workers[key] = udfs
         return udfs
@@ -210,54 +199,7 @@ def split_positions(positions: Positions, depth: int) -> list[Positions]:
     return [positions[i : i + depth] for i in range(0, len(positions), depth)]
 
 
-class _PartitionBuffers:
-    """One UDF's buffers and aux data for one partition, and the views the UDF sees.
-
-    ``rows`` lists what is rebound per frame and per tile: each ``nav``
-    result buffer (in ``self.results``) and each ``nav`` aux data parameter
-    (in ``self.params``), as ``(views, name, array, has_extra)``.
-    """
-
-    def __init__(
-        self, udf: UDF, declarations: Mapping[str, BufferDeclaration], backend: Backend, positions: Positions
-    ) -> None:
-        shape = udf.meta.dataset_shape
-        self.arrays: dict[str, Any] = {}
-        udf.results = BufferViews(type(udf).__name__, declarations)
-        self.views: dict[str, Any] = udf.results.__dict__
-        self.rows: list[tuple[dict[str, Any], str, Any, bool]] = []
-        for name, decl in declarations.items():
-            if not decl.allocated_on_workers:
-                self.views[name] = None  # as in LiberTEM: result_only buffers read as None here
-                continue
-            array = (_HOST.zeros if decl.on_host else backend.zeros)(
-                decl.local_shape(len(positions), shape.sig), decl.dtype
-            )
-            self.arrays[name] = array
-            if decl.kind == "nav":
-                self.rows.append((self.views, name, array, bool(decl.extra_shape)))
-        # aux data reach the device once per partition; the UDF's own AuxData stay in _kwargs
-        self.params: dict[str, Any] = udf.params.__dict__
-        self.aux: dict[str, Any] = {}
-        for name, value in udf._kwargs.items():  # noqa: SLF001 - the engine owns the binding
-            if isinstance(value, AuxData):
-                rows = value.rows(positions, shape)
-                array = rows if value.on_host else backend.xp.asarray(rows)
-                self.aux[name] = array
-                if value.kind == "nav":
-                    self.rows.append((self.params, name, array, bool(value.extra_shape)))
-        self.bind_partition()
-
-    def bind_partition(self) -> None:
-        self.views.update(self.arrays)
-        self.params.update(self.aux)
-
-    def bind_tile(self, offset: int, depth: int) -> None:
-        for views, name, array, _ in self.rows:
-            views[name] = array[offset : offset + depth]
-
-
-def _process_frames(udf: UDF, buffers: _PartitionBuffers, tile: Any, positions: Positions, offset: int) -> None:
+def _process_frames(udf: UDF, buffers: PartitionBuffers, tile: Any, positions: Positions, offset: int) -> None:
     """Call ``process_frame`` per frame; the innermost loop of the engine.
 
     Per frame it only rebinds each nav view (a row made in C by iterating a
@@ -413,9 +355,7 @@ class PartitionTask:
         num_frames = len(positions)
         buffers = []
         for udf, declarations in zip(udfs, plan.declarations, strict=True):
-            udf.meta._positions = positions  # noqa: SLF001
-            udf.meta._partition_frames = num_frames  # noqa: SLF001
-            partition_buffers = _PartitionBuffers(udf, declarations, backend, positions)
+            partition_buffers = PartitionBuffers(udf, declarations, backend, positions)
             udf.preprocess()
             buffers.append(partition_buffers)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import gpuudf
 from gpuudf import UDFRunCancelled
 from gpuudf.context import AsyncUDFResultsIterator, UDFResultsIterator
 from gpuudf.datasets import DataSet
-from gpuudf.executors import InlineExecutor
+from gpuudf.executors import EXECUTOR_SPECS, InlineExecutor
 from tests.udfs_for_tests import (
     DATA_SHAPE,
     NAV_SHAPE,
@@ -72,6 +72,46 @@ def test_make_with_inline_uses_the_inline_executor() -> None:
 def test_make_with_an_unknown_executor_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"unknown executor 'threads'; available: 'inline'"):
         gpuudf.Context.make_with("threads")
+
+
+def make_debug_executor(device: str = "cpu") -> InlineExecutor:
+    """A spec registered by a test: the inline executor under another name."""
+    return InlineExecutor(device)
+
+
+@pytest.fixture
+def debug_spec() -> Iterator[str]:
+    EXECUTOR_SPECS.register("debug", make_debug_executor)
+    try:
+        yield "debug"
+    finally:
+        EXECUTOR_SPECS.unregister("debug")
+
+
+def test_the_built_in_executor_specs_are_registered_in_the_order_errors_list_them() -> None:
+    assert EXECUTOR_SPECS.names()[:2] == ("inline", "local")
+    assert EXECUTOR_SPECS.lookup("inline") is InlineExecutor
+
+
+def test_a_registered_executor_spec_is_taken_by_make_with_with_its_keywords(debug_spec: str) -> None:
+    with gpuudf.Context.make_with(debug_spec, device="sim:0") as ctx:
+        assert isinstance(ctx.executor, InlineExecutor)
+        assert repr(ctx) == "Context(executor=InlineExecutor(device='sim:0'))"
+
+
+def test_make_with_an_unknown_executor_lists_every_registered_spec_in_order(debug_spec: str) -> None:
+    with pytest.raises(
+        gpuudf.ExecutorSpecException,
+        match=r"^unknown executor 'threads'; available: 'inline', 'local', (.*, )?'debug'$",
+    ):
+        gpuudf.Context.make_with("threads")
+
+
+def test_a_registered_spec_given_an_argument_it_does_not_take_is_an_executor_spec_exception(debug_spec: str) -> None:
+    with pytest.raises(
+        gpuudf.ExecutorSpecException, match=r"make_with\('debug'\): .*unexpected keyword argument 'cpus'"
+    ):
+        gpuudf.Context.make_with(debug_spec, cpus=2)
 
 
 def test_context_load_returns_a_dataset(ctx: gpuudf.Context, random_counts: CountsFn) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -23,6 +25,7 @@ from gpuudf.datasets.shared import SHARED_MEMORY_DIR
 from gpuudf.executors import InlineExecutor, LocalExecutor
 from gpuudf.executors.local import RemoteTraceback
 from gpuudf.udfs import SumSigUDF, SumUDF
+from tests.udfs_for_tests import process_alive
 
 
 class DeviceClassUDF(UDF):
@@ -107,14 +110,7 @@ def gpuudf_shm_files() -> set[str]:
     return {p.name for p in Path(SHARED_MEMORY_DIR).glob("gpuudf-*")}
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is gone for our purposes
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "zombie" in status.read_text())
+alive = process_alive
 
 
 def test_workers_start_at_the_first_run_and_are_reused(two_cpus: gpuudf.Context, data: np.ndarray) -> None:
@@ -472,3 +468,173 @@ def test_an_unpicklable_udf_parameter_is_named_with_its_udf_class_before_any_tas
     with pytest.raises(TypeError, match=r"cannot pickle '_thread\.lock' object"):  # pickle's own type and words
         two_cpus.run_udf(dataset=ds, udf=LockedUDF(lock=threading.Lock()))
     assert two_cpus.run_udf(dataset=ds, udf=SumUDF())["intensity"].data.shape == data.shape[2:]
+
+
+# ---------------------------------------------------------------- cancellation that always lands, clean close
+
+
+class BlockingUDF(UDF):
+    """Touches ``marker``, then blocks inside ``process_frame`` far longer than any test waits."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(marker=marker)
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"x": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        Path(self.params.marker).touch()
+        time.sleep(600)  # a stuck C call, as far as the executor can tell
+
+
+@pytest.fixture
+def impatient() -> Iterator[gpuudf.Context]:
+    """One CPU worker, which has half a second to answer a cancellation."""
+    with gpuudf.Context(executor=LocalExecutor(cpus=1, cudas=[], cancel_grace_s=0.5)) as ctx:
+        yield ctx
+
+
+def wait_for(path: Path, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+def in_thread(call: Any) -> tuple[threading.Thread, list[BaseException | None]]:
+    """Start ``call()`` in a thread; the list gets what it raised (or ``None``)."""
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, outcome
+
+
+def blocked_run(ctx: gpuudf.Context, data: np.ndarray, tmp_path: Path) -> tuple[Any, Path, int]:
+    """A dataset on ``ctx``, its worker's pid after a first run, and the marker a BlockingUDF will touch."""
+    ds = ctx.load("memory", data=data, num_partitions=1)
+    ctx.run_udf(dataset=ds, udf=SumUDF())
+    (pid,) = ctx.executor.worker_pids  # type: ignore[attr-defined]
+    return ds, tmp_path / "blocking", pid
+
+
+def test_a_cancel_lands_while_the_udf_blocks_and_the_stuck_worker_is_killed_and_replaced(
+    impatient: gpuudf.Context, data: np.ndarray, tmp_path: Path
+) -> None:
+    ds, marker, pid = blocked_run(impatient, data, tmp_path)
+    handle = gpuudf.CancelHandle()
+    thread, outcome = in_thread(lambda: impatient.run_udf(dataset=ds, udf=BlockingUDF(str(marker)), cancel=handle))
+    wait_for(marker)
+    handle.cancel()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the cancelled run still waits for its worker"
+    assert isinstance(outcome[0], UDFRunCancelled)
+    assert not alive(pid)
+    np.testing.assert_allclose(impatient.run_udf(dataset=ds, udf=SumUDF())["intensity"].data, data.sum(axis=(0, 1)))
+    assert impatient.executor.worker_pids not in ([], [pid])  # type: ignore[attr-defined]
+
+
+def test_cancelling_a_run_udf_iter_from_another_thread_lands_while_the_udf_blocks(
+    impatient: gpuudf.Context, data: np.ndarray, tmp_path: Path
+) -> None:
+    ds, marker, _ = blocked_run(impatient, data, tmp_path)
+    steps = impatient.run_udf_iter(dataset=ds, udf=BlockingUDF(str(marker)))
+    thread, outcome = in_thread(lambda: next(steps))
+    wait_for(marker)
+    steps.cancel()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], UDFRunCancelled)
+
+
+def test_cancelling_the_asyncio_task_of_a_sync_false_run_stops_a_blocked_worker(
+    impatient: gpuudf.Context, data: np.ndarray, tmp_path: Path
+) -> None:
+    ds, marker, pid = blocked_run(impatient, data, tmp_path)
+
+    async def cancel_while_blocked() -> None:
+        task = asyncio.ensure_future(impatient.run_udf(dataset=ds, udf=BlockingUDF(str(marker)), sync=False))
+        while not marker.exists():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)
+
+    asyncio.run(cancel_while_blocked())
+    assert not alive(pid)
+    assert impatient.run_udf(dataset=ds, udf=SumUDF())["intensity"].data.shape == (10, 11)
+
+
+def test_ctrl_c_while_the_udf_blocks_stops_the_run_and_a_second_one_does_not_wait_for_the_grace_period(
+    data: np.ndarray, tmp_path: Path
+) -> None:
+    with gpuudf.Context(executor=LocalExecutor(cpus=1, cudas=[], cancel_grace_s=600)) as ctx:
+        ds, marker, pid = blocked_run(ctx, data, tmp_path)
+
+        def press_ctrl_c_twice() -> None:
+            wait_for(marker)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        presser = threading.Thread(target=press_ctrl_c_twice)
+        presser.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            ctx.run_udf(dataset=ds, udf=BlockingUDF(str(marker)))
+        presser.join()
+        assert time.monotonic() - started < 60  # not the 600 s grace period
+        assert not alive(pid)
+        assert ctx.run_udf(dataset=ds, udf=SumUDF())["intensity"].data.shape == (10, 11)
+
+
+def test_resuming_a_half_consumed_iterator_after_close_raises_udf_run_cancelled(data: np.ndarray) -> None:
+    ctx = gpuudf.Context(executor=LocalExecutor(cpus=2, cudas=[]))
+    ds = ctx.load("memory", data=data, num_partitions=4)
+    steps = ctx.run_udf_iter(dataset=ds, udf=SumUDF())
+    next(steps)
+    pids = ctx.executor.worker_pids  # type: ignore[attr-defined]
+    ctx.close()
+    with pytest.raises(UDFRunCancelled, match="closed"):
+        next(steps)
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_closing_from_another_thread_stops_a_blocked_run_which_raises_udf_run_cancelled(
+    data: np.ndarray, tmp_path: Path
+) -> None:
+    ctx = gpuudf.Context(executor=LocalExecutor(cpus=1, cudas=[], cancel_grace_s=0.5))
+    ds, marker, pid = blocked_run(ctx, data, tmp_path)
+    thread, outcome = in_thread(lambda: ctx.run_udf(dataset=ds, udf=BlockingUDF(str(marker))))
+    wait_for(marker)
+    ctx.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], UDFRunCancelled)
+    assert "closed" in str(outcome[0])
+    assert not alive(pid)
+
+
+def test_a_new_run_takes_over_from_a_run_blocked_in_another_thread(
+    impatient: gpuudf.Context, data: np.ndarray, tmp_path: Path
+) -> None:
+    ds, marker, _ = blocked_run(impatient, data, tmp_path)
+    thread, outcome = in_thread(lambda: impatient.run_udf(dataset=ds, udf=BlockingUDF(str(marker))))
+    wait_for(marker)
+    np.testing.assert_allclose(impatient.run_udf(dataset=ds, udf=SumUDF())["intensity"].data, data.sum(axis=(0, 1)))
+    thread.join(timeout=30)
+    assert isinstance(outcome[0], UDFRunCancelled)
+    assert "took its workers over" in str(outcome[0])
+
+
+def test_a_grace_period_that_is_not_a_number_of_seconds_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="cancel_grace_s"):
+        LocalExecutor(cancel_grace_s=-1)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import gpuudf
 
 GPU_MODULES = ("cupy", "cupyx", "pynvml")
 
@@ -75,3 +79,54 @@ def test_headless_plots_load_matplotlib_but_not_ipython() -> None:
     )
     assert "matplotlib" in loaded
     assert "IPython" not in loaded
+
+
+PACKAGE_ROOT = Path(gpuudf.__file__).parent
+
+
+def source_of(module: str) -> Path | None:
+    """The file of a gpuudf module or package, or ``None`` for a name that is no module (a class, say)."""
+    base = PACKAGE_ROOT.parent.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def gpuudf_imports_of(module: str) -> set[str]:
+    """The gpuudf modules that ``module``'s source imports, at module level or inside functions."""
+    path = source_of(module)
+    assert path is not None, module
+    named: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            named.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{module} uses a relative import"
+            assert node.module is not None
+            named.add(node.module)
+            named.update(f"{node.module}.{alias.name}" for alias in node.names)  # from a package, a submodule
+    return {name for name in named if name.split(".")[0] == "gpuudf" and source_of(name) is not None}
+
+
+def gpuudf_imports_reachable_from(module: str) -> set[str]:
+    """Every gpuudf module ``module`` imports, directly or through others (as import-linter counts them)."""
+    reached: set[str] = set()
+    pending = [module]
+    while pending:
+        for imported in gpuudf_imports_of(pending.pop()) - reached:
+            reached.add(imported)
+            pending.append(imported)
+    return reached
+
+
+def test_the_cuda_module_never_imports_the_device_names_module_so_their_dependency_goes_one_way() -> None:
+    assert "gpuudf.backends.cuda" in gpuudf_imports_of("gpuudf.backends.devices")
+    assert "gpuudf.backends.devices" not in gpuudf_imports_reachable_from("gpuudf.backends.cuda")
+
+
+def test_the_inventory_types_keep_their_import_paths() -> None:
+    from gpuudf.backends import DeviceInventory, GPUInfo, cuda, devices, inventory
+
+    assert devices.GPUInfo is cuda.GPUInfo is inventory.GPUInfo is GPUInfo
+    assert devices.DeviceInventory is inventory.DeviceInventory is DeviceInventory

@@ -707,3 +707,13 @@ SIG_DIMS_CASES = [
     pytest.param(DATA_SHAPE, 3, (5,), (7, 9, 11), id="nav1-sig3"),
     pytest.param((3, 2, 5, 3, 4, 5), 3, (3, 2, 5), (3, 4, 5), id="nav3-sig3"),
 ]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gpuudf.backends.device import DeviceAPI, DeviceBackend
-from gpuudf.backends.devices import GPUInfo
+from gpuudf.backends.inventory import GPUInfo
 
 __all__ = ["CupyAPI", "GPUInfo", "cupy_usable", "list_gpus", "make_cupy_backend", "sparse_to_cupy"]
 

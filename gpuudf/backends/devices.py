@@ -2,47 +2,22 @@
 
 Device names: ``"cpu"``; ``"cuda:N"`` for GPU N through CuPy; ``"sim:N"`` for
 the simulated CUDA device (tests, CI).
+
+Policy: this module imports :mod:`gpuudf.backends.cuda` only inside the
+functions that need a GPU, and ``cuda`` never imports this one; the types
+both use (``GPUInfo``, ``DeviceInventory``) live in
+:mod:`gpuudf.backends.inventory` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from gpuudf.backends.backend import Backend
 from gpuudf.backends.cpu import NumpyBackend
+from gpuudf.backends.inventory import DeviceInventory, GPUInfo
 
 __all__ = ["DeviceInventory", "GPUInfo", "detect", "make_backend", "parse_device"]
-
-
-@dataclass(frozen=True)
-class GPUInfo:
-    """One NVIDIA GPU as NVML reports it."""
-
-    index: int
-    name: str
-    uuid: str
-    total_memory_nbytes: int
-    free_memory_nbytes: int
-
-
-@dataclass(frozen=True)
-class DeviceInventory:
-    """What :func:`detect` found."""
-
-    cpu_cores: int
-    gpus: tuple[GPUInfo, ...] = field(default_factory=tuple)
-
-    def __str__(self) -> str:
-        lines = [f"CPU cores available to this process: {self.cpu_cores}"]
-        if not self.gpus:
-            lines.append("CUDA GPUs: none found (no NVIDIA driver, NVML or nvidia-ml-py)")
-        lines.extend(
-            f"cuda:{gpu.index}: {gpu.name}, {gpu.total_memory_nbytes / 2**30:.1f} GiB "
-            f"({gpu.free_memory_nbytes / 2**30:.1f} GiB free), {gpu.uuid}"
-            for gpu in self.gpus
-        )
-        return "\n".join(lines)
 
 
 def _cpu_cores() -> int:

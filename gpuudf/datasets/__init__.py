@@ -1,24 +1,26 @@
-"""Datasets and the ``load`` registry behind ``Context.load``."""
+"""Datasets, and the registry of dataset kinds behind ``Context.load``.
+
+Policy: every kind ``load`` takes is registered here, once, in
+:data:`DATASET_KINDS` (see :mod:`gpuudf.datasets.kinds`); the order of the
+file formats is the order in which ``load("auto", ...)`` asks them.
+"""
 
 from __future__ import annotations
-
-import inspect
-from collections.abc import Callable
-from typing import Any
 
 from gpuudf.datasets.auto import detect_kind, load_auto
 from gpuudf.datasets.dataset import DataSet, Partition, split_evenly
 from gpuudf.datasets.files import BinaryFileDataSet
-from gpuudf.datasets.hdf5 import H5DataSet
+from gpuudf.datasets.hdf5 import HDF5_SUFFIXES, H5DataSet, has_hdf5_signature
+from gpuudf.datasets.kinds import DATASET_KINDS, DataSetKind, load
 from gpuudf.datasets.memory import MemoryDataSet
-from gpuudf.datasets.npy import NpyDataSet
+from gpuudf.datasets.npy import NpyDataSet, has_npy_magic
 from gpuudf.datasets.raw import RawFileDataSet
-from gpuudf.errors import DataSetError
 
 __all__ = [
     "DATASET_KINDS",
     "BinaryFileDataSet",
     "DataSet",
+    "DataSetKind",
     "H5DataSet",
     "MemoryDataSet",
     "NpyDataSet",
@@ -29,31 +31,12 @@ __all__ = [
     "split_evenly",
 ]
 
-DATASET_KINDS: dict[str, Callable[..., DataSet]] = {
-    "memory": MemoryDataSet,
-    "raw": RawFileDataSet,
-    "npy": NpyDataSet,
-    "hdf5": H5DataSet,
-    "auto": load_auto,
-}
-
-
-def load(kind: str, /, *args: Any, **kwargs: Any) -> DataSet:
-    """Create a dataset of ``kind``; every problem is a :class:`DataSetError` here.
-
-    Raises
-    ------
-    DataSetError
-        Unknown kind, unknown argument, or data that does not fit.
-    """
-    try:
-        factory = DATASET_KINDS[kind]
-    except (KeyError, TypeError):
-        msg = f"unknown dataset kind {kind!r}; available: {', '.join(sorted(DATASET_KINDS))}"
-        raise DataSetError(msg) from None
-    try:
-        inspect.signature(factory).bind(*args, **kwargs)
-    except TypeError as exc:
-        msg = f"load({kind!r}): {exc}"
-        raise DataSetError(msg) from None
-    return factory(*args, **kwargs)
+DATASET_KINDS.register("memory", DataSetKind(MemoryDataSet))
+DATASET_KINDS.register("raw", DataSetKind(RawFileDataSet))
+DATASET_KINDS.register(
+    "npy", DataSetKind(NpyDataSet, recognizes=has_npy_magic, suffixes=frozenset({".npy"}), label=".npy")
+)
+DATASET_KINDS.register(
+    "hdf5", DataSetKind(H5DataSet, recognizes=has_hdf5_signature, suffixes=HDF5_SUFFIXES, label="HDF5")
+)
+DATASET_KINDS.register("auto", DataSetKind(load_auto))

@@ -37,12 +37,21 @@ from gpuudf.datasets.hdf5_chunks import ChunkedFrames
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions
 
-__all__ = ["MAX_CHUNK_CACHE_NBYTES", "ChunkedFrames", "H5DataSet", "chunk_aligned_frames", "has_hdf5_signature"]
+__all__ = [
+    "HDF5_SUFFIXES",
+    "MAX_CHUNK_CACHE_NBYTES",
+    "ChunkedFrames",
+    "H5DataSet",
+    "chunk_aligned_frames",
+    "has_hdf5_signature",
+]
 
 #: The most a worker's HDF5 chunk cache may hold.
 MAX_CHUNK_CACHE_NBYTES = 128 * 2**20
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
+#: Extensions taken as HDF5 (NeXus, EMD and friends are HDF5 inside).
+HDF5_SUFFIXES = frozenset({".h5", ".hdf5", ".hdf", ".he5", ".nxs", ".emd", ".cxi"})
 
 
 def has_hdf5_signature(path: Path) -> bool:

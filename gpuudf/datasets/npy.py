@@ -9,6 +9,7 @@ files are refused, because their frames are scattered over the whole file.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,15 @@ from gpuudf.datasets.dataset import resolve_shape
 from gpuudf.datasets.files import BinaryFileDataSet, BinaryFrames, checked_path, numeric_dtype
 from gpuudf.errors import DataSetError
 
-__all__ = ["NpyDataSet", "read_npy_header"]
+__all__ = ["NPY_MAGIC", "NpyDataSet", "has_npy_magic", "read_npy_header"]
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def has_npy_magic(path: Path) -> bool:
+    """Whether the file starts with the ``.npy`` magic string."""
+    with path.open("rb") as file:
+        return file.read(len(NPY_MAGIC)) == NPY_MAGIC
 
 
 def read_npy_header(path: os.PathLike[str] | str) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:

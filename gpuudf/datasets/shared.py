@@ -5,8 +5,13 @@ time it is sent to worker processes, and only the file's name travels.  The
 process that created the file owns it and removes it when the dataset is
 garbage-collected (or at interpreter exit); workers map it and
 keep their mapping while a run uses it.  The mapping is writable so that
-CUDA can page-lock it; the arrays handed out are flagged read-only.  Files are named ``gpuudf-*`` under
-``/dev/shm`` where that exists.
+CUDA can page-lock it; the arrays handed out are flagged read-only.  Files are named
+``gpuudf-<owner pid>-*`` under ``/dev/shm`` where that exists.
+
+An owner that dies without its finalizers (killed, ``os._exit``) cannot
+remove its files: its worker processes do, on their way out
+(:func:`remove_files_of`), and the first file a later process makes sweeps
+away the files of owners that are gone (:func:`remove_orphaned_files`).
 """
 
 from __future__ import annotations
@@ -17,16 +22,66 @@ import mmap
 import os
 import sys
 import weakref
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SHARED_MEMORY_DIR", "SharedFrames", "attach_shared_frames", "release_unused"]
+__all__ = [
+    "SHARED_MEMORY_DIR",
+    "SharedFrames",
+    "attach_shared_frames",
+    "release_unused",
+    "remove_files_of",
+    "remove_orphaned_files",
+]
 
 #: Where shared frames live: tmpfs on Linux, the temp directory elsewhere.
 SHARED_MEMORY_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else os.environ.get("TMPDIR", "/tmp")  # noqa: PTH112, S108
 
 _ATTACHED: dict[str, np.ndarray[Any, Any]] = {}
+
+
+_PREFIX = "gpuudf-"
+_SWEPT = [False]  # orphaned files are swept once per process
+
+
+def _owner_of(name: str) -> int | None:
+    owner = name.removeprefix(_PREFIX).split("-", 1)[0]
+    return int(owner) if name.startswith(_PREFIX) and owner.isdigit() else None
+
+
+def remove_files_of(pid: int, directory: str = SHARED_MEMORY_DIR) -> int:
+    """Remove the shared-frame files process ``pid`` made; returns how many."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in Path(directory).iterdir():
+            if _owner_of(entry.name) == pid:
+                entry.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def remove_orphaned_files(directory: str = SHARED_MEMORY_DIR) -> int:
+    """Remove the shared-frame files of owners that no longer run; returns how many."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in Path(directory).iterdir():
+            owner = _owner_of(entry.name)
+            if owner is not None and owner != os.getpid() and not _alive(owner):
+                entry.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def _remove(path: str) -> None:
@@ -45,17 +100,19 @@ class SharedFrames:
         self.path = path
         self.shape = shape
         self.dtype = dtype
-        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     @classmethod
     def copy_of(cls, frames: np.ndarray[Any, Any]) -> SharedFrames:
         """Copy ``frames`` into a new shared-memory file owned by this process."""
         import tempfile  # noqa: PLC0415 - only datasets that go to worker processes need it
 
-        fd, path = tempfile.mkstemp(prefix="gpuudf-", dir=SHARED_MEMORY_DIR)
+        if not _SWEPT[0]:
+            _SWEPT[0] = True
+            remove_orphaned_files()
+        fd, path = tempfile.mkstemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=SHARED_MEMORY_DIR)
         os.close(fd)
         shared = cls(path, tuple(frames.shape), frames.dtype)
-        shared._finalizer = weakref.finalize(shared, _remove, path)
+        weakref.finalize(shared, _remove, path)  # weakref keeps it until the owner goes, or the interpreter exits
         if frames.nbytes:
             target = np.memmap(path, dtype=frames.dtype, mode="w+", shape=frames.shape)
             target[...] = frames
@@ -66,11 +123,6 @@ class SharedFrames:
     def array(self) -> np.ndarray[Any, Any]:
         """The frames, mapped read-only."""
         return attach_shared_frames(self.path, self.shape, self.dtype)
-
-    def release(self) -> None:
-        """Remove the file now (owner only); mappings in workers stay valid."""
-        if self._finalizer is not None:
-            self._finalizer()
 
     def __reduce__(self) -> tuple[Any, tuple[str, tuple[int, ...], np.dtype[Any]]]:
         return (SharedFrames, (self.path, self.shape, self.dtype))

@@ -5,5 +5,6 @@ from __future__ import annotations
 from gpuudf.executors.executor import Executor, Task, TileCallback
 from gpuudf.executors.inline import InlineExecutor
 from gpuudf.executors.local import LocalExecutor
+from gpuudf.executors.specs import EXECUTOR_SPECS, make_executor
 
-__all__ = ["Executor", "InlineExecutor", "LocalExecutor", "Task", "TileCallback"]
+__all__ = ["EXECUTOR_SPECS", "Executor", "InlineExecutor", "LocalExecutor", "Task", "TileCallback", "make_executor"]

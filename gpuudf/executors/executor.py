@@ -14,10 +14,23 @@ from typing import Any, Protocol
 
 from gpuudf.backends import Backend
 
-__all__ = ["Executor", "Task", "TileCallback"]
+__all__ = ["CancelSignal", "Executor", "Task", "TileCallback"]
 
 #: Called with the number of frames of each finished tile (negative: a retried partition's rollback).
 TileCallback = Callable[[int], None]
+
+
+class CancelSignal(Protocol):
+    """A run's cancellation as an executor sees it: a flag, and a way to be woken when it is set."""
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the run is to stop."""
+        ...
+
+    def subscribe(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Have ``wake()`` called (from any thread) when the run is cancelled; returns the unsubscribe call."""
+        ...
 
 
 class Task(Protocol):
@@ -72,12 +85,16 @@ class Executor(ABC):
         """The fewest partitions a run should have so that every worker is kept busy."""
 
     @abstractmethod
-    def run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None = None) -> Iterator[Any]:
+    def run_tasks(
+        self, tasks: Sequence[Task], on_tile: TileCallback | None = None, cancel: CancelSignal | None = None
+    ) -> Iterator[Any]:
         """Run every task, yielding results in completion order.
 
         ``on_tile`` is called in the caller's thread for every tile any task
         finishes; when it raises, the remaining work stops and the exception
-        propagates.  Closing the returned iterator stops the work too.
+        propagates.  Closing the returned iterator stops the work too.  Once
+        ``cancel`` is cancelled, the run stops (whatever the workers are
+        doing) and the iterator raises :class:`~gpuudf.errors.UDFRunCancelled`.
         """
 
     def close(self) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gpuudf.backends import Backend, make_backend
-from gpuudf.errors import BackendUnavailableError
-from gpuudf.executors.executor import Executor, Task, TileCallback
+from gpuudf.errors import BackendUnavailableError, UDFRunCancelled
+from gpuudf.executors.executor import CancelSignal, Executor, Task, TileCallback
 
 __all__ = ["InlineExecutor"]
 
@@ -49,15 +49,25 @@ class InlineExecutor(Executor):
         """The one backend every task runs on."""
         return self._backend
 
-    def run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None = None) -> Iterator[Any]:
-        """Run the tasks in order, in this thread."""
+    def run_tasks(
+        self, tasks: Sequence[Task], on_tile: TileCallback | None = None, cancel: CancelSignal | None = None
+    ) -> Iterator[Any]:
+        """Run the tasks in order, in this thread; a cancellation is seen between tiles (the UDF runs here)."""
+
+        def on_tile_or_cancel(frames: int) -> None:
+            if on_tile is not None:
+                on_tile(frames)
+            if cancel is not None and cancel.cancelled:
+                msg = "the run was cancelled"
+                raise UDFRunCancelled(msg)
+
         for task in tasks:
             if self._backend.array_backend not in task.backends:
                 offered = self._backend.array_backend
                 msg = f"task accepts {task.backends}, InlineExecutor on {self.device} offers {offered}"
                 raise BackendUnavailableError(msg)
             with self._lock:  # runs from several threads take turns, a partition at a time
-                result = task.run(self._backend, on_tile)
+                result = task.run(self._backend, on_tile_or_cancel)
             yield result
 
     def close(self) -> None:

@@ -5,75 +5,99 @@ Policy
 - Workers are long-lived processes, each a fresh interpreter running
   :mod:`gpuudf.executors.worker` (never a fork, never multiprocessing's
   ``spawn``, so a script without a ``__main__`` guard works), started lazily
-  on the first run and reused by later runs.  One CPU worker per core given
-  (single-threaded BLAS), one CUDA worker per GPU.
+  on the first run and reused by later runs (:mod:`gpuudf.executors.pool`).
+  One CPU worker per core given (single-threaded BLAS), one CUDA worker per
+  GPU.
+- What to send where, and how a run ends, is decided by the run's
+  :class:`~gpuudf.executors.run_state.RunState`; this module is its IO
+  shell: it turns worker messages into events and carries out the
+  instructions it gets back.
 - Each run's shared part (the plan: UDF classes and parameters, the dataset
   handle) is pickled once with cloudpickle and sent once to each worker that
   gets a task of the run; a task itself is only its partition.  Tasks are
   read from the run's list when dispatched: one whose shared part is another
   object than the one its worker last got (a parameter update replaced the
   tasks) sends that one first, pickled once for all workers.
-- Scheduling follows :mod:`gpuudf.executors.scheduling` (pull-based,
-  routed by array backend, queue depth two, CPU fallback after device OOM).
 - The main process never blocks a worker: results are taken as they come
   and the caller merges between them while workers go on with queued tasks.
-- Cancellation (a raising ``on_tile``, a closed generator, an error) sends
-  ``cancel`` to every busy worker and waits for each to answer; a worker that
-  does not answer within ``STOP_TIMEOUT_S`` is killed and replaced.
+- **Cancellation always lands.**  While the shell waits for workers it also
+  waits on a wake-up socket, which a :class:`~gpuudf.runner.CancelHandle`
+  (or :meth:`LocalExecutor.close` from another thread) writes to: a
+  cancellation is seen at once, whatever the workers do, and sent to every
+  busy worker, which stops at its next tile.  A worker that has not answered
+  within ``cancel_grace_s`` (default :data:`CANCEL_GRACE_S`) is killed; its
+  slot gets a fresh worker when the next run starts.  The caller gets
+  :class:`~gpuudf.errors.UDFRunCancelled`.  The same stop follows an error,
+  a raising ``on_tile``, a closed iterator, Ctrl-C (a second Ctrl-C while
+  waiting kills the busy workers at once) and another run taking over.
+- **Closing** (:meth:`LocalExecutor.close`) stops the run in progress
+  first; its iterator then raises ``UDFRunCancelled`` saying the executor
+  was closed, however far it was consumed.
 - A worker that dies fails the run with :class:`~gpuudf.errors.WorkerError`
-  naming its partition; it is replaced before the next run.
+  naming its partition; it is replaced when the next run starts.  Workers
+  end themselves when this process dies (:mod:`gpuudf.executors.worker`).
 - What workers print reaches this process's own streams (:mod:`gpuudf.executors.output`).
 """
 
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
 import importlib.util
+import inspect
 import itertools
-import os
-import sys
+import time
 import weakref
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from gpuudf.backends import detect, parse_device
-from gpuudf.errors import BackendUnavailableError, DeviceOutOfMemoryError, WorkerError
-from gpuudf.executors.executor import Executor, Task, TileCallback
+from gpuudf.errors import BackendUnavailableError, UDFRunCancelled, WorkerError
+from gpuudf.executors.executor import CancelSignal, Executor, Task, TileCallback
+from gpuudf.executors.messages import (
+    CancelRun,
+    RunTask,
+    StartRun,
+    TaskDone,
+    TaskDropped,
+    TaskFailed,
+    TileProgress,
+)
 from gpuudf.executors.output import WorkerOutput
-from gpuudf.executors.process import (
-    START_TIMEOUT_S,
-    STOP_TIMEOUT_S,
-    RemoteTraceback,
-    WorkerProcess,
-    accept_worker,
-    array_backend_of,
-    loads_payload,
-    pickle_shared,
-    spawn_worker,
-    stop_worker,
-    unpack_exception,
+from gpuudf.executors.pool import WorkerPool
+from gpuudf.executors.process import RemoteTraceback, array_backend_of, loads_payload, pickle_shared, unpack_exception
+from gpuudf.executors.run_state import (
+    CancelRequested,
+    CancelWorker,
+    CountFrames,
+    Deliver,
+    Dispatch,
+    Dropped,
+    Event,
+    Failed,
+    Finished,
+    GraceExpired,
+    Instruction,
+    KillWorker,
+    Progressed,
+    RunState,
+    WorkerLost,
 )
-from gpuudf.executors.scheduling import (
-    QUEUE_DEPTH,
-    PendingTask,
-    default_cpu_workers,
-    min_partitions,
-    pick_task,
-    worker_accepts,
-    worth_taking,
-)
+from gpuudf.executors.scheduling import default_cpu_workers, min_partitions
+from gpuudf.executors.wake import Waker
 
 if TYPE_CHECKING:
-    # the process machinery loads at the first run: `import gpuudf; Context()` stays quick
-    import subprocess
-    from multiprocessing.connection import Connection, Listener
+    from multiprocessing.connection import Connection
 
-__all__ = ["LocalExecutor", "RemoteTraceback"]
+__all__ = ["CANCEL_GRACE_S", "LocalExecutor", "RemoteTraceback"]
 
+#: Seconds a worker has to answer a cancellation before it is killed (``LocalExecutor(cancel_grace_s=...)``).
+CANCEL_GRACE_S = 10.0
 #: Seconds between liveness checks of the workers while the main process waits.
 LIVENESS_POLL_S = 0.5
+
+_TAKEN_OVER = "another run on the same Context took its workers over"
+_CLOSED = "the Context was closed while the run was going on"
 
 _LIVE_EXECUTORS: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
 
@@ -90,9 +114,17 @@ class LocalExecutor(Executor):
         GPUs to use, as indices (``[0, 1]``) or device names (``"cuda:0"``,
         ``"sim:0"`` for the simulated device); by default every GPU
         :func:`gpuudf.detect` finds.
+    cancel_grace_s
+        Seconds a worker has to stop after a cancellation (it stops at its
+        next tile) before it is killed and replaced.
     """
 
-    def __init__(self, cpus: int | None = None, cudas: Sequence[int | str] | None = None) -> None:
+    def __init__(
+        self,
+        cpus: int | None = None,
+        cudas: Sequence[int | str] | None = None,
+        cancel_grace_s: float = CANCEL_GRACE_S,
+    ) -> None:
         if cpus is not None and cpus < 0:
             msg = f"cpus={cpus}: give a number of CPU workers, 0 or more"
             raise ValueError(msg)
@@ -105,16 +137,18 @@ class LocalExecutor(Executor):
             if cpus == 0 and not cudas:
                 msg = "LocalExecutor needs at least one worker, got cpus=0 and cudas=[]"
                 raise ValueError(msg)
+        if not cancel_grace_s >= 0:
+            msg = f"cancel_grace_s={cancel_grace_s}: give the seconds a worker has to stop, 0 or more"
+            raise ValueError(msg)
         self._cpus_asked = cpus
         self._cudas_asked = None if cudas is None else list(cudas)
+        self.cancel_grace_s = float(cancel_grace_s)
         self._devices: list[str] | None = None
-        self._workers: list[WorkerProcess | None] = []
-        self._listener: Listener | None = None
-        self._authkey = os.urandom(32)
+        self._pool: WorkerPool | None = None
         self._run_ids = itertools.count()
         self._closed = False
-        self._active: weakref.ref[Generator[Any, None, None]] | None = None
-        self._task_times: dict[int, tuple[float, int]] = {}  # worker -> (seconds, tasks) this run
+        self._active: _RunSteps | None = None
+        self._waker: Waker | None = None
         self._output = WorkerOutput()  # what the workers print, in the main process's streams
         _LIVE_EXECUTORS.add(self)
 
@@ -144,7 +178,6 @@ class LocalExecutor(Executor):
                 msg = "LocalExecutor found no GPU, and cpus=0 leaves it without workers"
                 raise ValueError(msg)
             self._devices = ["cpu"] * cpus + cuda_devices
-            self._workers = [None] * len(self._devices)
         return self._devices
 
     # -- the Executor interface --------------------------------------------------
@@ -157,101 +190,40 @@ class LocalExecutor(Executor):
         cpus = sum(1 for d in self.devices if d == "cpu")
         return min_partitions(cpus, len(self.devices) - cpus)
 
-    def run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None = None) -> Iterator[Any]:
+    def run_tasks(
+        self, tasks: Sequence[Task], on_tile: TileCallback | None = None, cancel: CancelSignal | None = None
+    ) -> Iterator[Any]:
         """Run ``tasks`` on the workers, yielding results in completion order.
 
         One run at a time: a previous run that has not finished is stopped
-        first (its consumer gets :class:`~gpuudf.errors.UDFRunCancelled`).  If
-        it is in the middle of a step in another thread (or being closed
-        there), this waits for that step; after ``STOP_TIMEOUT_S`` it gives up
-        with ``RuntimeError``.
+        first, even in the middle of a step in another thread (its consumer
+        gets :class:`~gpuudf.errors.UDFRunCancelled`).
         """
-        import inspect  # noqa: PLC0415
-        import time  # noqa: PLC0415
-
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        previous = self._active() if self._active is not None else None
-        while previous is not None and inspect.getgeneratorstate(previous) != inspect.GEN_CLOSED:
-            try:
-                previous.close()
-            except ValueError:  # "generator already executing": a step in another thread
-                if time.monotonic() > deadline:
-                    msg = (
-                        "this LocalExecutor is busy with another UDF run in another thread: "
-                        "runs on one Context go one at a time"
-                    )
-                    raise RuntimeError(msg) from None
-                time.sleep(0.001)
-        steps = self._run_tasks(tasks, on_tile)
-        self._active = weakref.ref(steps)
-        return steps
-
-    def _run_tasks(self, tasks: Sequence[Task], on_tile: TileCallback | None) -> Generator[Any, None, None]:
         if self._closed:
             msg = "this LocalExecutor was closed"
             raise RuntimeError(msg)
-        if not tasks:
-            return
-        self._start_workers()
-        run_id = next(self._run_ids)
-        self._task_times = {}  # a worker's pace counts within one run only
-        payloads: dict[int, tuple[Any, bytes]] = {}  # id(shared) -> (shared, its pickle), for this run
-        pickle_shared(tasks[0], payloads)  # a plan that does not pickle fails before any dispatch
-        pending = collections.deque(PendingTask(index=i, backends=tuple(t.backends)) for i, t in enumerate(tasks))
-        running: dict[int, int] = {}  # task index -> worker index
-        reported: dict[int, int] = {}  # task index -> frames reported by tile messages
-        remaining = len(tasks)
-        try:
-            while remaining:
-                self._assign(tasks, pending, running, run_id, payloads)
-                if not running:
-                    msg = "no worker can run the remaining tasks (their array backends are not offered)"
-                    raise WorkerError(msg)
-                for worker_index, message in self._receive(running, tasks):
-                    kind, task_index = message[0], message[1]
-                    if kind == "tile":
-                        reported[task_index] = reported.get(task_index, 0) + message[2]
-                        if on_tile is not None:
-                            on_tile(message[2])
-                        continue
-                    self._finish(worker_index, task_index, running)
-                    if kind == "result":
-                        remaining -= 1
-                        result = loads_payload(message[2])
-                        total_s, count = self._task_times.get(worker_index, (0.0, 0))
-                        self._task_times[worker_index] = (total_s + message[4], count + 1)
-                        if on_tile is not None and message[3]:
-                            on_tile(message[3])
-                        yield result
-                    elif kind == "error":
-                        exc = unpack_exception(message[2], message[3])
-                        if isinstance(exc, DeviceOutOfMemoryError) and self._cpu_can_take(tasks[task_index]):
-                            pending.appendleft(
-                                PendingTask(task_index, tuple(tasks[task_index].backends), cpu_only=True)
-                            )
-                            if on_tile is not None and reported.get(task_index):
-                                on_tile(-reported.pop(task_index))  # the CPU worker counts them again
-                            continue
-                        raise exc
-                    else:  # "cancelled" by a worker without our asking
-                        msg = f"worker {self.devices[worker_index]} cancelled partition task {task_index}"
-                        raise WorkerError(msg)
-        finally:
-            if running:
-                self._cancel(run_id, running)
-            self._output.end_run()
+        if self._waker is None:
+            self._waker = Waker()
+        previous, self._active = self._active, None
+        if previous is not None:
+            previous.stop(_TAKEN_OVER, self.cancel_grace_s + LIVENESS_POLL_S)
+        steps = _RunSteps()
+        steps.start(self._drive(steps, tasks, on_tile, cancel))
+        self._active = steps
+        return steps
 
     def close(self) -> None:
-        """Stop every worker process."""
+        """Stop the run in progress (its iterator raises ``UDFRunCancelled``), then every worker process."""
         self._closed = True
-        for index, worker in enumerate(self._workers):
-            if worker is not None:
-                stop_worker(worker)
-                self._workers[index] = None
+        active, self._active = self._active, None
+        if active is not None:
+            with contextlib.suppress(RuntimeError):  # it did not stop in time: its workers are stopped below
+                active.stop(_CLOSED, self.cancel_grace_s + LIVENESS_POLL_S)
+        if self._pool is not None:
+            self._pool.close()
         self._output.close()
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        if self._waker is not None:
+            self._waker.close()
 
     def __repr__(self) -> str:
         if self._devices is None:
@@ -260,236 +232,271 @@ class LocalExecutor(Executor):
         cudas = [d for d in self.devices if d != "cpu"]
         return f"LocalExecutor(cpus={cpus}, cudas={cudas})"
 
-    # -- workers -------------------------------------------------------------------
     @property
     def worker_pids(self) -> list[int]:
         """Process ids of the running workers (for tests and diagnostics)."""
-        return [w.process.pid for w in self._workers if w is not None]
+        return [] if self._pool is None else self._pool.pids
 
-    def _start_workers(self) -> None:
-        devices = self.devices  # detects them on the first run
-        missing = [i for i in range(len(devices)) if (w := self._workers[i]) is None or w.process.poll() is not None]
-        if not missing:
+    # -- the IO shell of a run ---------------------------------------------------------
+    def _started_pool(self) -> WorkerPool:
+        if self._pool is None:
+            self._pool = WorkerPool(self.devices, self._output)  # detects the devices on the first run
+        self._pool.start()
+        return self._pool
+
+    def _drive(
+        self, steps: _RunSteps, tasks: Sequence[Task], on_tile: TileCallback | None, cancel: CancelSignal | None
+    ) -> Generator[Any, None, None]:
+        if not tasks:
             return
-        from multiprocessing.connection import Listener  # noqa: PLC0415 - see TYPE_CHECKING above
+        pool = self._started_pool()
+        shell = _Shell(self, pool, steps=steps, tasks=tasks, on_tile=on_tile, cancel=cancel)
+        yield from shell.drive()
 
-        if self._listener is None:
-            self._listener = Listener(family="AF_UNIX", authkey=self._authkey)
-        processes = {}
-        for index in missing:
-            old = self._workers[index]
-            if old is not None:
-                stop_worker(old)
-                self._workers[index] = None
-            processes[index] = self._spawn(self.devices[index])
+
+class _RunSteps(Iterator[Any]):
+    """A run's results as the caller iterates them; raises ``UDFRunCancelled`` once the run was stopped."""
+
+    def __init__(self) -> None:
+        self.stop_reason: str | None = None
+        self._generator: Generator[Any, None, None] | None = None
+        self.wake: Callable[[], None] = lambda: None
+
+    def start(self, generator: Generator[Any, None, None]) -> None:
+        self._generator = generator
+
+    def __next__(self) -> Any:
+        assert self._generator is not None
+        if self.stop_reason is not None and inspect.getgeneratorstate(self._generator) == inspect.GEN_CLOSED:
+            raise UDFRunCancelled(self.stop_reason)
+        return next(self._generator)
+
+    def close(self) -> None:
+        assert self._generator is not None
+        self._generator.close()
+
+    def stop(self, reason: str, timeout_s: float) -> None:
+        """End the run for ``reason``: at once if it is between steps, else by waking the thread that runs it."""
+        assert self._generator is not None
+        if inspect.getgeneratorstate(self._generator) == inspect.GEN_CLOSED:
+            return  # finished, or stopped already: nothing to stop, and its consumer saw its end
+        self.stop_reason = reason
+        self.wake()
+        deadline = time.monotonic() + timeout_s
+        while inspect.getgeneratorstate(self._generator) != inspect.GEN_CLOSED:
+            try:
+                self._generator.close()
+            except ValueError:  # "generator already executing": a step in another thread, which was woken
+                if time.monotonic() > deadline:
+                    msg = f"a UDF run in another thread did not stop within {timeout_s:.0f} s"
+                    raise RuntimeError(msg) from None
+                time.sleep(0.001)
+
+
+class _Shell:
+    """One run's IO: messages to events, instructions to sends, kills and results."""
+
+    def __init__(
+        self,
+        executor: LocalExecutor,
+        pool: WorkerPool,
+        *,
+        steps: _RunSteps,
+        tasks: Sequence[Task],
+        on_tile: TileCallback | None,
+        cancel: CancelSignal | None,
+    ) -> None:
+        assert executor._waker is not None  # noqa: SLF001 - the shell is the executor's own
+        self.executor = executor
+        self.pool = pool
+        self.steps = steps
+        self.tasks = tasks
+        self.on_tile = on_tile
+        self.cancel = cancel
+        self.waker = executor._waker  # noqa: SLF001
+        self.run_id = next(executor._run_ids)  # noqa: SLF001
+        self.payloads: dict[int, tuple[Any, bytes]] = {}  # id(shared) -> (shared, its pickle), for this run
+        self.answers: dict[int, TaskDone | TaskFailed] = {}
+        self.exit_codes: dict[int, int | None] = {}
+        self.state = RunState({i: w.array_backend for i, w in pool.live().items()}, [tuple(t.backends) for t in tasks])
+
+    def stop_reason(self) -> str | None:
+        if self.steps.stop_reason is not None:
+            return self.steps.stop_reason
+        if self.executor._closed:  # noqa: SLF001
+            return _CLOSED
+        if self.cancel is not None and self.cancel.cancelled:
+            return "the run was cancelled"
+        return None
+
+    def drive(self) -> Generator[Any, None, None]:
+        pickle_shared(self.tasks[0], self.payloads)  # a plan that does not pickle fails before any dispatch
+        self.waker.drain()  # a wake-up left from an earlier run is not this run's cancellation
+        self.steps.wake = self.waker.wake
+        unsubscribe = self.cancel.subscribe(self.waker.wake) if self.cancel is not None else None
+        state = self.state
         try:
-            self._connect(processes)
+            while True:
+                self.carry_out(state.dispatch())
+                if state.complete:
+                    return
+                if state.settled:
+                    raise self.ending_error()
+                if state.ending is None:
+                    if self.stop_reason() is not None:
+                        self.carry_out(state.handle(CancelRequested()))
+                        continue
+                    if state.stuck:
+                        msg = "no worker can run the remaining tasks (their array backends are not offered)"
+                        raise WorkerError(msg)
+                    for event in self.events(LIVENESS_POLL_S):
+                        for instruction in state.handle(event):
+                            if isinstance(instruction, Deliver):
+                                answer = self.answers.pop(instruction.task)
+                                assert isinstance(answer, TaskDone)
+                                yield loads_payload(answer.result)
+                            else:
+                                self.carry_out([instruction])
+                else:
+                    self.wait_for_answers()
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+            self.steps.wake = lambda: None
+            if state.ending is None and not state.complete:  # left early: an error, a closed iterator, Ctrl-C
+                self.carry_out(state.handle(CancelRequested()))
+            if not state.settled and state.ending is not None:
+                self.wait_for_answers()
+            self.executor._output.end_run()  # noqa: SLF001
+
+    def wait_for_answers(self) -> None:
+        """Until the state is settled: answers to the cancellation, then kills after the grace period."""
+        deadline = time.monotonic() + self.executor.cancel_grace_s
+        try:
+            while not self.state.settled:
+                left_s = deadline - time.monotonic()
+                if left_s <= 0:
+                    self.carry_out(self.state.handle(GraceExpired()))
+                    break
+                for event in self.events(min(left_s, LIVENESS_POLL_S)):
+                    self.carry_out(self.state.handle(event))
         except BaseException:
-            # no half-started worker may outlive the failure
-            for index, process in processes.items():
-                process.kill()
-                process.wait()
-                worker = self._workers[index]
-                if worker is not None:
-                    worker.conn.close()
-                self._workers[index] = None
+            # a second Ctrl-C, or the executor closed under us: nobody waits for the busy workers any more
+            for worker in self.state.busy_workers():
+                self.pool.kill(worker)
+                self.state.handle(WorkerLost(worker))
             raise
 
-    def _connect(self, processes: dict[int, subprocess.Popen[bytes]]) -> None:
-        index_of_pid = {process.pid: index for index, process in processes.items()}
-        for _ in processes:
-            assert self._listener is not None
-            conn = accept_worker(self._listener, processes)
-            pid = conn.recv()
-            index = index_of_pid[pid]
-            conn.send(list(sys.path))
-            self._workers[index] = WorkerProcess(
-                self.devices[index], array_backend_of(self.devices[index]), processes[index], conn
-            )
-        for index in processes:
-            worker = self._workers[index]
-            assert worker is not None
-            if not worker.conn.poll(START_TIMEOUT_S):
-                msg = f"worker for {worker.device} did not start within {START_TIMEOUT_S:.0f} s"
-                raise WorkerError(msg)
-            try:
-                message = worker.conn.recv()  # ("ready", description) or ("failed", ...)
-            except EOFError:
-                msg = f"worker for {worker.device} failed to start (exit code {worker.process.wait()})"
-                raise WorkerError(msg) from None
-            if message[0] == "failed":
-                raise unpack_exception(message[1], message[2])
+    def carry_out(self, instructions: Sequence[Instruction]) -> None:
+        for instruction in instructions:
+            if isinstance(instruction, Dispatch):
+                self.send_task(instruction.worker, instruction.task)
+            elif isinstance(instruction, CountFrames):
+                if self.on_tile is not None:
+                    self.on_tile(instruction.frames)
+            elif isinstance(instruction, CancelWorker):
+                if not self.pool.send(instruction.worker, CancelRun(self.run_id)):
+                    self.lose(instruction.worker)
+            elif isinstance(instruction, KillWorker):
+                self.exit_codes[instruction.worker] = self.pool.kill(instruction.worker)
+            else:  # pragma: no cover - Deliver is handled where results are yielded
+                msg = f"not an instruction to carry out here: {instruction!r}"
+                raise TypeError(msg)
 
-    def _spawn(self, device: str) -> subprocess.Popen[bytes]:
-        assert self._listener is not None
-        return self._output.watch(spawn_worker(str(self._listener.address), self._authkey, device))
+    def send_task(self, index: int, task_index: int) -> None:
+        worker = self.pool.workers[index]
+        task = self.tasks[task_index]  # read now: a parameter update may have replaced it
+        sent = worker is not None
+        if worker is not None and worker.shared_sent != (self.run_id, id(task.shared)):
+            sent = self.pool.send(index, StartRun(self.run_id, pickle_shared(task, self.payloads)))
+            worker.shared_sent = (self.run_id, id(task.shared))
+        if not (sent and self.pool.send(index, RunTask(task_index, self.run_id, task.own))):
+            self.lose(index)
 
-    def _kill(self, index: int) -> None:
-        worker = self._workers[index]
-        if worker is not None:
-            worker.process.kill()
-            worker.process.wait()
-            worker.conn.close()
-            self._workers[index] = None
+    def lose(self, index: int) -> None:
+        self.exit_codes[index] = self.pool.reap(index)
+        self.carry_out(self.state.handle(WorkerLost(index)))
 
-    # -- scheduling ----------------------------------------------------------------
-    def _cpu_can_take(self, task: Task) -> bool:
-        return "numpy" in task.backends and "cpu" in self.devices
-
-    def _assign(
-        self,
-        tasks: Sequence[Task],
-        pending: collections.deque[PendingTask],
-        running: dict[int, int],
-        run_id: int,
-        payloads: dict[int, tuple[Any, bytes]],
-    ) -> None:
-        progress = True
-        while progress and pending:
-            progress = False
-            for index, worker in enumerate(self._workers):
-                if worker is None or len(worker.queued) >= QUEUE_DEPTH or not pending:
-                    continue
-                position = pick_task(worker.array_backend, list(pending))
-                if position is None:
-                    continue
-                chosen = pending[position]
-                if not self._worth_taking(index, chosen, pending):
-                    continue
-                del pending[position]
-                task = tasks[chosen.index]  # read now: a parameter update may have replaced it
-                try:
-                    if worker.shared_sent != (run_id, id(task.shared)):
-                        worker.conn.send(("run", run_id, pickle_shared(task, payloads)))
-                        worker.shared_sent = (run_id, id(task.shared))
-                    worker.conn.send(("task", chosen.index, run_id, task.own))
-                except OSError:
-                    self._check_alive({index}, running, tasks, dead=True)  # raises WorkerError
-                worker.queued.append(chosen.index)
-                running[chosen.index] = index
-                progress = True
-
-    def _mean_task_s(self, index: int) -> float | None:
-        total_s, count = self._task_times.get(index, (0.0, 0))
-        return total_s / count if count else None
-
-    def _worth_taking(self, index: int, chosen: PendingTask, pending: collections.deque[PendingTask]) -> bool:
-        worker = self._workers[index]
-        assert worker is not None
-        own = self._mean_task_s(index)
-        if own is None:
-            return True
-        faster = []
-        faster_queued = 0
-        for other_index, other in enumerate(self._workers):
-            other_s = self._mean_task_s(other_index)
-            if other is None or other_index == index or other_s is None or other_s >= own:
-                continue
-            if worker_accepts(other.array_backend, chosen):
-                faster.append(other_s)
-                faster_queued += len(other.queued)
-        takeable = sum(1 for task in pending if worker_accepts(worker.array_backend, task))
-        return worth_taking(own, len(worker.queued), faster, takeable, faster_queued)
-
-    def _finish(self, worker_index: int, task_index: int, running: dict[int, int]) -> None:
-        running.pop(task_index, None)
-        worker = self._workers[worker_index]
-        if worker is not None and task_index in worker.queued:
-            worker.queued.remove(task_index)
-            self._output.drain(worker.process.pid)  # the task's lines come before its answer
-
-    def _receive(self, running: dict[int, int], tasks: Sequence[Task]) -> Iterator[tuple[int, tuple[Any, ...]]]:
-        """Messages from busy workers; raises WorkerError when one of them died."""
-        busy = set(running.values())
+    def events(self, timeout_s: float) -> Iterator[Event]:
+        """What the busy workers sent, once at least one did, the waker woke us or ``timeout_s`` passed."""
         from multiprocessing.connection import wait  # noqa: PLC0415
 
-        conns: dict[Connection, int] = {}
-        for index in busy:
-            worker = self._workers[index]
-            assert worker is not None
-            conns[worker.conn] = index
-        while True:
-            ready = cast("list[Connection]", wait(list(conns), timeout=LIVENESS_POLL_S))
-            if ready:
-                break
-            self._check_alive(busy, running, tasks)
+        conns: dict[Any, int] = {}
+        for index in self.state.busy_workers():
+            worker = self.pool.workers[index]
+            if worker is not None:
+                conns[worker.conn] = index
+        try:
+            ready = wait([*conns, self.waker.receiver], timeout=timeout_s)
+        except (OSError, ValueError):  # a connection closed under us: the executor is being closed
+            if self.executor._closed:  # noqa: SLF001
+                raise UDFRunCancelled(_CLOSED) from None
+            raise
+        if self.waker.receiver in ready:
+            self.waker.drain()
+        if not ready:
+            for index in conns.values():
+                worker = self.pool.workers[index]
+                if worker is not None and worker.process.poll() is not None:
+                    self.exit_codes[index] = self.pool.reap(index)
+                    yield WorkerLost(index)
+            return
         for conn in ready:
-            index = conns[conn]
-            while True:  # everything this worker has sent so far, at least one message
-                try:
-                    message = conn.recv()
-                except (EOFError, OSError):
-                    self._check_alive({index}, running, tasks, dead=True)
-                    raise  # pragma: no cover - _check_alive raised
-                yield index, message
-                if not conn.poll():
-                    break
-
-    def _check_alive(
-        self, indices: set[int], running: dict[int, int], tasks: Sequence[Task], dead: bool = False
-    ) -> None:
-        for index in indices:
-            worker = self._workers[index]
-            if worker is None:
+            if conn is self.waker.receiver:
                 continue
-            if dead or worker.process.poll() is not None:
-                import subprocess  # noqa: PLC0415
+            yield from self.received(cast("Connection", conn), conns[conn])
 
-                task_index = worker.queued[0] if worker.queued else None
-                try:
-                    code = worker.process.wait(timeout=1.0)
-                except subprocess.TimeoutExpired:  # its connection broke but it lingers
-                    worker.process.kill()
-                    code = worker.process.wait()
-                for queued in worker.queued:
-                    running.pop(queued, None)
-                self._workers[index] = None
-                worker.conn.close()
-                partition = tasks[task_index].own if task_index is not None else "no task"
-                msg = f"the worker process on {worker.device} died (exit code {code}) while processing {partition}"
-                cause = tasks[task_index].failure_cause() if task_index is not None else None
-                if cause is not None:
-                    raise cause from WorkerError(msg)
-                raise WorkerError(msg)
-
-    def _cancel(self, run_id: int, running: dict[int, int]) -> None:
-        """Tell busy workers to drop the run; wait until each has answered for its tasks."""
-        from multiprocessing.connection import wait  # noqa: PLC0415
-
-        waiting: dict[Connection, int] = {}
-        for index in set(running.values()):
-            worker = self._workers[index]
-            if worker is None:
-                continue
+    def received(self, conn: Connection, index: int) -> Iterator[Event]:
+        while True:  # everything this worker has sent so far, at least one message
             try:
-                worker.conn.send(("cancel", run_id))
-            except OSError:
-                self._kill(index)
-                continue
-            waiting[worker.conn] = index
-        outstanding = {index: len(worker.queued) for index in waiting.values() if (worker := self._workers[index])}
-        while waiting:
-            ready = cast("list[Connection]", wait(list(waiting), timeout=STOP_TIMEOUT_S))
-            if not ready:
-                for index in waiting.values():
-                    self._kill(index)
-                break
-            for conn in ready:
-                index = waiting[conn]
-                try:
-                    message = conn.recv()
-                except (EOFError, OSError):
-                    self._kill(index)
-                    del waiting[conn]
-                    continue
-                if message[0] in ("result", "error", "cancelled"):
-                    outstanding[index] -= 1
-                    worker = self._workers[index]
-                    if worker is not None and message[1] in worker.queued:
-                        worker.queued.remove(message[1])
-                    if outstanding[index] <= 0:
-                        del waiting[conn]
-        running.clear()
+                message = conn.recv()
+            except (EOFError, OSError):
+                self.exit_codes[index] = self.pool.reap(index)
+                yield WorkerLost(index)
+                return
+            if isinstance(message, TileProgress):
+                yield Progressed(index, message.task_id, message.frames)
+            else:
+                worker = self.pool.workers[index]
+                if worker is not None:
+                    self.executor._output.drain(worker.process.pid)  # noqa: SLF001 - a task's lines first
+                if isinstance(message, TaskDone):
+                    self.answers[message.task_id] = message
+                    yield Finished(index, message.task_id, message.frames, message.seconds)
+                elif isinstance(message, TaskFailed):
+                    self.answers[message.task_id] = message
+                    yield Failed(index, message.task_id, message.out_of_memory)
+                else:
+                    assert isinstance(message, TaskDropped), message
+                    yield Dropped(index, message.task_id)
+            try:
+                if not conn.poll():
+                    return
+            except (EOFError, OSError):
+                return
+
+    def ending_error(self) -> BaseException:
+        """The exception that reports how the settled run ended."""
+        ending = self.state.ending
+        assert ending is not None
+        if ending.cancelled:
+            return UDFRunCancelled(self.stop_reason() or "the run was cancelled")
+        device = self.pool.devices[ending.worker] if ending.worker is not None else "?"
+        if ending.worker_lost:
+            partition = self.tasks[ending.task].own if ending.task is not None else "no task"
+            code = self.exit_codes.get(ending.worker) if ending.worker is not None else None
+            msg = f"the worker process on {device} died (exit code {code}) while processing {partition}"
+            cause = self.tasks[ending.task].failure_cause() if ending.task is not None else None
+            if cause is not None:
+                cause.__cause__ = WorkerError(msg)
+                return cause
+            return WorkerError(msg)
+        assert ending.task is not None
+        if ending.unasked_drop:
+            return WorkerError(f"worker {device} cancelled partition task {ending.task}")
+        answer = self.answers.pop(ending.task)
+        assert isinstance(answer, TaskFailed)
+        return unpack_exception(answer.exception, answer.traceback)
 
 
 @atexit.register

@@ -11,16 +11,16 @@ exceptions with their traceback text.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gpuudf.backends import parse_device
 from gpuudf.errors import WorkerError
 from gpuudf.executors.executor import Task
+from gpuudf.executors.messages import Stop
 
 if TYPE_CHECKING:
     import subprocess
@@ -61,13 +61,12 @@ class RemoteTraceback(Exception):  # noqa: N818 - carries a traceback, not an er
 
 @dataclass
 class WorkerProcess:
-    """A worker process as the main process holds it: its device, process, connection and queue."""
+    """A worker process as the main process holds it: its device, process and connection."""
 
     device: str
     array_backend: str
     process: subprocess.Popen[bytes]
     conn: Connection
-    queued: collections.deque[int] = field(default_factory=collections.deque)
     shared_sent: tuple[int, int] | None = None  # (run id, id of the shared part) it holds
 
 
@@ -116,7 +115,7 @@ def stop_worker(worker: WorkerProcess) -> None:
     import subprocess  # noqa: PLC0415
 
     with contextlib.suppress(OSError, ValueError):
-        worker.conn.send(("stop",))
+        worker.conn.send(Stop())
     try:
         worker.process.wait(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:

@@ -4,20 +4,8 @@ Started as ``python -m gpuudf.executors.worker ADDRESS DEVICE`` by
 :class:`~gpuudf.executors.local.LocalExecutor`, never by forking or by
 multiprocessing's ``spawn`` (which would re-run the user's script).
 
-Protocol (pickled tuples over one connection)
----------------------------------------------
-main → worker: ``("run", run_id, payload)`` before the worker's first task of
-a run (cloudpickle of the task class and the run's shared part), and again
-with the same ``run_id`` when the shared part changed (a parameter update):
-it replaces what the worker holds for the run, for the tasks that follow it;
-``("task", task_id, run_id, own)``, ``("cancel", run_id)``, ``("stop",)``.
-
-worker → main: its process id on connecting, ``("ready", description)`` (or
-``("failed", exception_payload, traceback_text)`` when its device cannot be used), ``("tile", task_id, frames)``
-for the tiles done since the last one (at most every ``PROGRESS_INTERVAL_S``),
-then exactly one of ``("result", task_id, result, frames_not_yet_reported, seconds)``,
-``("error", task_id, exception_payload, traceback_text)`` or
-``("cancelled", task_id)`` per task.
+The messages it exchanges with the main process are those of
+:mod:`gpuudf.executors.messages`.
 
 Output: the worker's standard output and error are pipes to the main
 process, not part of the protocol; :mod:`gpuudf.executors.output` forwards
@@ -25,10 +13,19 @@ them.  Both are line-buffered, and flushed before each answer to a task
 (``result``, ``error``, ``cancelled``), so a task's lines are in the pipes
 before its answer is sent.
 
-Policy: a cancellation is noticed at the next tile boundary (the worker polls
-its connection after every tile); queued tasks of a cancelled run are
-answered ``cancelled`` without running.  The worker's device is chosen
-before CuPy is imported, and CPU workers run BLAS single-threaded.
+Policy
+------
+- A cancellation is noticed at the next tile boundary (the worker polls its
+  connection after every tile); queued tasks of a cancelled run are answered
+  :class:`~gpuudf.executors.messages.TaskDropped` without running.  A UDF
+  that never finishes its tile is the main process's to kill.
+- A worker never outlives the main process: a watchdog thread checks every
+  :data:`PARENT_POLL_S` that the process that started it is still its
+  parent, also while a UDF runs; when it is not, the worker removes what
+  that process left in shared memory (its datasets' frames, which only it
+  would have removed) and ends at once.
+- The worker's device is chosen before CuPy is imported, and CPU workers run
+  BLAS single-threaded.
 """
 
 from __future__ import annotations
@@ -37,15 +34,40 @@ import collections
 import contextlib
 import os
 import sys
+import threading
 import time
 import traceback
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-__all__ = ["PROGRESS_INTERVAL_S", "flush_output", "line_buffer_output", "main", "pack_exception"]
+from gpuudf.executors.messages import (
+    CancelRun,
+    Ready,
+    RunTask,
+    StartFailed,
+    StartRun,
+    Stop,
+    TaskDone,
+    TaskDropped,
+    TaskFailed,
+    TileProgress,
+    ToWorker,
+)
+
+__all__ = [
+    "PARENT_POLL_S",
+    "PROGRESS_INTERVAL_S",
+    "flush_output",
+    "line_buffer_output",
+    "main",
+    "pack_exception",
+    "watch_parent",
+]
 
 #: Least time between two progress messages of a worker.
 PROGRESS_INTERVAL_S = 0.05
+#: Seconds between two checks of the watchdog that the main process lives.
+PARENT_POLL_S = 0.1
 
 
 def pack_exception(exc: BaseException) -> bytes:
@@ -82,6 +104,29 @@ def release_unused_shared_frames() -> None:
     release_unused()
 
 
+def remove_shared_frames_of(pid: int) -> None:
+    """Remove the shared-memory files process ``pid`` made for its datasets."""
+    from gpuudf.datasets.shared import remove_files_of  # noqa: PLC0415
+
+    remove_files_of(pid)
+
+
+def watch_parent(on_orphaned: Any = None, poll_s: float = PARENT_POLL_S) -> threading.Thread:
+    """Start the watchdog: when this process's parent is gone, clean up after it and end the process."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        with contextlib.suppress(Exception):  # nothing may keep an orphan alive
+            (on_orphaned or remove_shared_frames_of)(parent)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="gpuudf-parent-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
 class _LoadFailure:
     """A run's plan that could not be unpickled here, and why."""
 
@@ -105,67 +150,70 @@ class _Worker:
         self.backend = make_backend(device)
         if self.backend.device_class == "cpu":
             self.backend.threads_per_worker = 1  # the executor started us with one BLAS/OpenMP thread
-        self.inbox: collections.deque[tuple[Any, ...]] = collections.deque()
+        self.inbox: collections.deque[ToWorker] = collections.deque()
         self.cancelled_runs: set[int] = set()
         self.runs: dict[int, tuple[Any, Any] | _LoadFailure] = {}
 
-    def _take(self, block: bool) -> tuple[Any, ...] | None:
+    def _take(self) -> ToWorker:
         if self.inbox:
             return self.inbox.popleft()
-        if block or self.conn.poll():
-            message: tuple[Any, ...] = self.conn.recv()
-            return message
-        return None
+        message: ToWorker = self.conn.recv()
+        return message
 
     def _check_cancel(self, run_id: int) -> None:
         while self.conn.poll():
             message = self.conn.recv()
-            if message[0] == "cancel":
-                self.cancelled_runs.add(message[1])
+            if isinstance(message, CancelRun):
+                self.cancelled_runs.add(message.run_id)
             else:
                 self.inbox.append(message)
         if run_id in self.cancelled_runs:
             raise _Cancelled
 
     def serve(self) -> None:
-        self.conn.send(("ready", self.backend.describe()))
+        self.conn.send(Ready(self.backend.describe()))
         while True:
-            message = self._take(block=True)
-            assert message is not None
-            kind = message[0]
-            if kind == "stop":
+            message = self._take()
+            if isinstance(message, Stop):
                 return
-            if kind == "cancel":
-                self.cancelled_runs.add(message[1])
-            elif kind == "run":
+            if isinstance(message, CancelRun):
+                self.cancelled_runs.add(message.run_id)
+            elif isinstance(message, StartRun):
                 import cloudpickle  # noqa: PLC0415
 
-                run_id, payload = message[1], message[2]
                 try:
-                    loaded = cloudpickle.loads(payload)
+                    loaded = cloudpickle.loads(message.payload)
                 except Exception as exc:  # noqa: BLE001 - each task of the run reports it
                     loaded = _LoadFailure(exc, "".join(traceback.format_exception(exc)))
-                self.runs = {run_id: loaded}  # one run at a time; a second "run" replaces its plan
+                self.runs = {message.run_id: loaded}  # one run at a time; a second plan replaces the first
                 # after loading the new plan, so that a dataset it shares stays mapped
                 release_unused_shared_frames()
-                self.cancelled_runs = {r for r in self.cancelled_runs if r >= run_id}
-            elif kind == "task":
-                self._run_task(*message[1:])
+                self.cancelled_runs = {r for r in self.cancelled_runs if r >= message.run_id}
+            else:
+                assert isinstance(message, RunTask), message
+                self._run_task(message.task_id, message.run_id, message.own)
 
-    def _answer(self, message: tuple[Any, ...]) -> None:
+    def _answer(self, message: TaskDone | TaskFailed | TaskDropped) -> None:
         flush_output()  # the task's lines travel before its answer
         self.conn.send(message)
 
+    def _failed(self, task_id: int, exc: BaseException, text: str) -> TaskFailed:
+        from gpuudf.errors import DeviceOutOfMemoryError  # noqa: PLC0415
+
+        out_of_memory = isinstance(exc, DeviceOutOfMemoryError)
+        return TaskFailed(task_id, pack_exception(exc), text, out_of_memory=out_of_memory)
+
     def _run_task(self, task_id: int, run_id: int, own: Any) -> None:
         if run_id in self.cancelled_runs or run_id not in self.runs:
-            self._answer(("cancelled", task_id))
+            self._answer(TaskDropped(task_id))
             return
         loaded = self.runs[run_id]
         if isinstance(loaded, _LoadFailure):
-            self._answer(("error", task_id, pack_exception(loaded.exc), loaded.text))
+            self._answer(self._failed(task_id, loaded.exc, loaded.text))
             return
         task_class, shared = loaded
-        unreported = [0, time.monotonic()]
+        unreported = [0]
+        last_sent_s = [time.monotonic()]
 
         def on_tile(frames: int) -> None:
             # progress goes home at most every PROGRESS_INTERVAL_S: a message per tile
@@ -173,31 +221,29 @@ class _Worker:
             # workers need; cancellation is still checked after every tile
             unreported[0] += frames
             now = time.monotonic()
-            if now - unreported[1] >= PROGRESS_INTERVAL_S:
-                self.conn.send(("tile", task_id, unreported[0]))
-                unreported[:] = [0, now]
+            if now - last_sent_s[0] >= PROGRESS_INTERVAL_S:
+                self.conn.send(TileProgress(task_id, unreported[0]))
+                unreported[0], last_sent_s[0] = 0, now
             self._check_cancel(run_id)
 
         started = time.perf_counter()
         try:
             result = task_class.rebuild(shared, own).run(self.backend, on_tile)
         except _Cancelled:
-            self._answer(("cancelled", task_id))
+            self._answer(TaskDropped(task_id))
         except BaseException as exc:  # noqa: BLE001 - every failure of a task goes home
             # KeyboardInterrupt too: workers run in their own session, so one here was
             # raised by the UDF, not typed by the user; the worker stays usable
-            text = "".join(traceback.format_exception(exc))
-            self._answer(("error", task_id, pack_exception(exc), text))
+            self._answer(self._failed(task_id, exc, "".join(traceback.format_exception(exc))))
         else:
             import cloudpickle  # noqa: PLC0415
 
             try:  # cloudpickle: object buffers may hold instances of classes from the user's script
                 payload = cloudpickle.dumps(result)
             except Exception as exc:  # noqa: BLE001 - a result that cannot travel is the task's error
-                text = "".join(traceback.format_exception(exc))
-                self._answer(("error", task_id, pack_exception(exc), text))
+                self._answer(self._failed(task_id, exc, "".join(traceback.format_exception(exc))))
                 return
-            self._answer(("result", task_id, payload, unreported[0], time.perf_counter() - started))
+            self._answer(TaskDone(task_id, payload, unreported[0], time.perf_counter() - started))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -207,6 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     from gpuudf.executors.process import AUTHKEY_ENV  # noqa: PLC0415
 
     line_buffer_output()
+    watch_parent()
     authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
     conn = Client(address, authkey=authkey)
     conn.send(os.getpid())  # workers connect in any order: this says which process we are
@@ -215,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             worker = _Worker(conn, device)
         except Exception as exc:  # noqa: BLE001 - e.g. BackendUnavailableError: the main process raises it
-            conn.send(("failed", pack_exception(exc), "".join(traceback.format_exception(exc))))
+            conn.send(StartFailed(pack_exception(exc), "".join(traceback.format_exception(exc))))
             return
         worker.serve()
     except (EOFError, ConnectionError, KeyboardInterrupt):

@@ -72,8 +72,6 @@ class PlotFeed:
         self._thread: threading.Thread | None = None
         self._failures: list[tuple[LivePlot, str, Exception]] = []
         self._warned = 0
-        #: Updates handed to the plot thread, the final one included (for tests and benchmarks).
-        self.updates_handed = 0
 
     def open(self) -> None:
         """Open every plot in this thread, then start preparing them in the plot thread."""
@@ -131,8 +129,6 @@ class PlotFeed:
                 return
             self._job = job
             self._busy = True
-            if job.buffers is not None:
-                self.updates_handed += 1
             self._changed.notify_all()
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name="gpuudf-plots", daemon=True)
