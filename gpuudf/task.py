@@ -267,6 +267,16 @@ class PartitionTask:
         """The task from its plan and partition (on a worker)."""
         return cls(shared, own)
 
+    @classmethod
+    def enter_worker(cls, shared: RunPlan) -> None:
+        """The dataset's set-up of a worker process (:meth:`DataSet.enter_worker_process`)."""
+        shared.dataset.enter_worker_process()
+
+    @classmethod
+    def clean_up_after(cls, parent_pid: int) -> None:
+        """What a dead main process left for datasets (:meth:`DataSet.clean_up_after`)."""
+        DataSet.clean_up_after(parent_pid)
+
     def run(self, backend: Backend, on_tile: Callable[[int], None] | None = None) -> PartitionResult:
         """Process the partition on ``backend`` and return its buffers as NumPy.
 

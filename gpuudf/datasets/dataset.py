@@ -223,6 +223,31 @@ class DataSet(ABC):
     ) -> np.ndarray[Any, Any]:
         """Stored frames at ``positions`` (all of them held by the data), as :meth:`read_frames` hands them out."""
 
+    def enter_worker_process(self) -> None:
+        """Set up a worker process for runs on this dataset; called there when a run's plan arrives.
+
+        The default lets the process read files through memory maps (a file
+        that shrinks under a mapping then kills the worker, which the
+        executor reports, not the user's process) and unmaps shared frames
+        that no run uses any more.  A dataset with per-process needs of its
+        own extends it.
+        """
+        from gpuudf.datasets.files import allow_memory_maps  # noqa: PLC0415 - files imports this module
+        from gpuudf.datasets.shared import release_unused  # noqa: PLC0415
+
+        allow_memory_maps()
+        release_unused()
+
+    @staticmethod
+    def clean_up_after(owner_pid: int) -> None:
+        """In a worker whose main process ``owner_pid`` died: remove what only it would have removed.
+
+        That is the shared-memory files it made for its datasets' frames.
+        """
+        from gpuudf.datasets.shared import remove_files_of  # noqa: PLC0415
+
+        remove_files_of(owner_pid)
+
     def release(self) -> None:
         """Close open files until the next read; the engine calls it after each partition.
 

@@ -56,6 +56,16 @@ class Task(Protocol):
         """The task again, from :attr:`shared` and :attr:`own`."""
         ...
 
+    @classmethod
+    def enter_worker(cls, shared: Any) -> None:
+        """In a worker process, once per run's :attr:`shared` part, before its tasks run: set the process up."""
+        ...
+
+    @classmethod
+    def clean_up_after(cls, parent_pid: int) -> None:
+        """In a worker whose main process died: remove what that process left and cannot remove any more."""
+        ...
+
     def run(self, backend: Backend, on_tile: TileCallback | None = None) -> Any:
         """Do the work on ``backend`` and return a picklable result.
 

@@ -44,60 +44,25 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
-import inspect
 import itertools
-import time
 import weakref
-from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Generator, Iterator, Sequence
+from typing import Any
 
 from gpuudf.backends import detect, parse_device
-from gpuudf.errors import BackendUnavailableError, UDFRunCancelled, WorkerError
+from gpuudf.errors import BackendUnavailableError
 from gpuudf.executors.executor import CancelSignal, Executor, Task, TileCallback
-from gpuudf.executors.messages import (
-    CancelRun,
-    RunTask,
-    StartRun,
-    TaskDone,
-    TaskDropped,
-    TaskFailed,
-    TileProgress,
-)
+from gpuudf.executors.local_run import CLOSED, LIVENESS_POLL_S, TAKEN_OVER, RunShell, RunSteps
 from gpuudf.executors.output import WorkerOutput
 from gpuudf.executors.pool import WorkerPool
-from gpuudf.executors.process import RemoteTraceback, array_backend_of, loads_payload, pickle_shared, unpack_exception
-from gpuudf.executors.run_state import (
-    CancelRequested,
-    CancelWorker,
-    CountFrames,
-    Deliver,
-    Dispatch,
-    Dropped,
-    Event,
-    Failed,
-    Finished,
-    GraceExpired,
-    Instruction,
-    KillWorker,
-    Progressed,
-    RunState,
-    WorkerLost,
-)
+from gpuudf.executors.process import RemoteTraceback, array_backend_of
 from gpuudf.executors.scheduling import default_cpu_workers, min_partitions
 from gpuudf.executors.wake import Waker
-
-if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
 
 __all__ = ["CANCEL_GRACE_S", "LocalExecutor", "RemoteTraceback"]
 
 #: Seconds a worker has to answer a cancellation before it is killed (``LocalExecutor(cancel_grace_s=...)``).
 CANCEL_GRACE_S = 10.0
-#: Seconds between liveness checks of the workers while the main process waits.
-LIVENESS_POLL_S = 0.5
-
-_TAKEN_OVER = "another run on the same Context took its workers over"
-_CLOSED = "the Context was closed while the run was going on"
 
 _LIVE_EXECUTORS: weakref.WeakSet[LocalExecutor] = weakref.WeakSet()
 
@@ -147,7 +112,7 @@ class LocalExecutor(Executor):
         self._pool: WorkerPool | None = None
         self._run_ids = itertools.count()
         self._closed = False
-        self._active: _RunSteps | None = None
+        self._active: RunSteps | None = None
         self._waker: Waker | None = None
         self._output = WorkerOutput()  # what the workers print, in the main process's streams
         _LIVE_EXECUTORS.add(self)
@@ -206,8 +171,8 @@ class LocalExecutor(Executor):
             self._waker = Waker()
         previous, self._active = self._active, None
         if previous is not None:
-            previous.stop(_TAKEN_OVER, self.cancel_grace_s + LIVENESS_POLL_S)
-        steps = _RunSteps()
+            previous.stop(TAKEN_OVER, self.cancel_grace_s + LIVENESS_POLL_S)
+        steps = RunSteps()
         steps.start(self._drive(steps, tasks, on_tile, cancel))
         self._active = steps
         return steps
@@ -218,7 +183,7 @@ class LocalExecutor(Executor):
         active, self._active = self._active, None
         if active is not None:
             with contextlib.suppress(RuntimeError):  # it did not stop in time: its workers are stopped below
-                active.stop(_CLOSED, self.cancel_grace_s + LIVENESS_POLL_S)
+                active.stop(CLOSED, self.cancel_grace_s + LIVENESS_POLL_S)
         if self._pool is not None:
             self._pool.close()
         self._output.close()
@@ -245,258 +210,24 @@ class LocalExecutor(Executor):
         return self._pool
 
     def _drive(
-        self, steps: _RunSteps, tasks: Sequence[Task], on_tile: TileCallback | None, cancel: CancelSignal | None
+        self, steps: RunSteps, tasks: Sequence[Task], on_tile: TileCallback | None, cancel: CancelSignal | None
     ) -> Generator[Any, None, None]:
         if not tasks:
             return
-        pool = self._started_pool()
-        shell = _Shell(self, pool, steps=steps, tasks=tasks, on_tile=on_tile, cancel=cancel)
+        assert self._waker is not None
+        shell = RunShell(
+            self._started_pool(),
+            tasks,
+            steps=steps,
+            on_tile=on_tile,
+            cancel=cancel,
+            waker=self._waker,
+            run_id=next(self._run_ids),
+            grace_s=self.cancel_grace_s,
+            output=self._output,
+            closed=lambda: self._closed,
+        )
         yield from shell.drive()
-
-
-class _RunSteps(Iterator[Any]):
-    """A run's results as the caller iterates them; raises ``UDFRunCancelled`` once the run was stopped."""
-
-    def __init__(self) -> None:
-        self.stop_reason: str | None = None
-        self._generator: Generator[Any, None, None] | None = None
-        self.wake: Callable[[], None] = lambda: None
-
-    def start(self, generator: Generator[Any, None, None]) -> None:
-        self._generator = generator
-
-    def __next__(self) -> Any:
-        assert self._generator is not None
-        if self.stop_reason is not None and inspect.getgeneratorstate(self._generator) == inspect.GEN_CLOSED:
-            raise UDFRunCancelled(self.stop_reason)
-        return next(self._generator)
-
-    def close(self) -> None:
-        assert self._generator is not None
-        self._generator.close()
-
-    def stop(self, reason: str, timeout_s: float) -> None:
-        """End the run for ``reason``: at once if it is between steps, else by waking the thread that runs it."""
-        assert self._generator is not None
-        if inspect.getgeneratorstate(self._generator) == inspect.GEN_CLOSED:
-            return  # finished, or stopped already: nothing to stop, and its consumer saw its end
-        self.stop_reason = reason
-        self.wake()
-        deadline = time.monotonic() + timeout_s
-        while inspect.getgeneratorstate(self._generator) != inspect.GEN_CLOSED:
-            try:
-                self._generator.close()
-            except ValueError:  # "generator already executing": a step in another thread, which was woken
-                if time.monotonic() > deadline:
-                    msg = f"a UDF run in another thread did not stop within {timeout_s:.0f} s"
-                    raise RuntimeError(msg) from None
-                time.sleep(0.001)
-
-
-class _Shell:
-    """One run's IO: messages to events, instructions to sends, kills and results."""
-
-    def __init__(
-        self,
-        executor: LocalExecutor,
-        pool: WorkerPool,
-        *,
-        steps: _RunSteps,
-        tasks: Sequence[Task],
-        on_tile: TileCallback | None,
-        cancel: CancelSignal | None,
-    ) -> None:
-        assert executor._waker is not None  # noqa: SLF001 - the shell is the executor's own
-        self.executor = executor
-        self.pool = pool
-        self.steps = steps
-        self.tasks = tasks
-        self.on_tile = on_tile
-        self.cancel = cancel
-        self.waker = executor._waker  # noqa: SLF001
-        self.run_id = next(executor._run_ids)  # noqa: SLF001
-        self.payloads: dict[int, tuple[Any, bytes]] = {}  # id(shared) -> (shared, its pickle), for this run
-        self.answers: dict[int, TaskDone | TaskFailed] = {}
-        self.exit_codes: dict[int, int | None] = {}
-        self.state = RunState({i: w.array_backend for i, w in pool.live().items()}, [tuple(t.backends) for t in tasks])
-
-    def stop_reason(self) -> str | None:
-        if self.steps.stop_reason is not None:
-            return self.steps.stop_reason
-        if self.executor._closed:  # noqa: SLF001
-            return _CLOSED
-        if self.cancel is not None and self.cancel.cancelled:
-            return "the run was cancelled"
-        return None
-
-    def drive(self) -> Generator[Any, None, None]:
-        pickle_shared(self.tasks[0], self.payloads)  # a plan that does not pickle fails before any dispatch
-        self.waker.drain()  # a wake-up left from an earlier run is not this run's cancellation
-        self.steps.wake = self.waker.wake
-        unsubscribe = self.cancel.subscribe(self.waker.wake) if self.cancel is not None else None
-        state = self.state
-        try:
-            while True:
-                self.carry_out(state.dispatch())
-                if state.complete:
-                    return
-                if state.settled:
-                    raise self.ending_error()
-                if state.ending is None:
-                    if self.stop_reason() is not None:
-                        self.carry_out(state.handle(CancelRequested()))
-                        continue
-                    if state.stuck:
-                        msg = "no worker can run the remaining tasks (their array backends are not offered)"
-                        raise WorkerError(msg)
-                    for event in self.events(LIVENESS_POLL_S):
-                        for instruction in state.handle(event):
-                            if isinstance(instruction, Deliver):
-                                answer = self.answers.pop(instruction.task)
-                                assert isinstance(answer, TaskDone)
-                                yield loads_payload(answer.result)
-                            else:
-                                self.carry_out([instruction])
-                else:
-                    self.wait_for_answers()
-        finally:
-            if unsubscribe is not None:
-                unsubscribe()
-            self.steps.wake = lambda: None
-            if state.ending is None and not state.complete:  # left early: an error, a closed iterator, Ctrl-C
-                self.carry_out(state.handle(CancelRequested()))
-            if not state.settled and state.ending is not None:
-                self.wait_for_answers()
-            self.executor._output.end_run()  # noqa: SLF001
-
-    def wait_for_answers(self) -> None:
-        """Until the state is settled: answers to the cancellation, then kills after the grace period."""
-        deadline = time.monotonic() + self.executor.cancel_grace_s
-        try:
-            while not self.state.settled:
-                left_s = deadline - time.monotonic()
-                if left_s <= 0:
-                    self.carry_out(self.state.handle(GraceExpired()))
-                    break
-                for event in self.events(min(left_s, LIVENESS_POLL_S)):
-                    self.carry_out(self.state.handle(event))
-        except BaseException:
-            # a second Ctrl-C, or the executor closed under us: nobody waits for the busy workers any more
-            for worker in self.state.busy_workers():
-                self.pool.kill(worker)
-                self.state.handle(WorkerLost(worker))
-            raise
-
-    def carry_out(self, instructions: Sequence[Instruction]) -> None:
-        for instruction in instructions:
-            if isinstance(instruction, Dispatch):
-                self.send_task(instruction.worker, instruction.task)
-            elif isinstance(instruction, CountFrames):
-                if self.on_tile is not None:
-                    self.on_tile(instruction.frames)
-            elif isinstance(instruction, CancelWorker):
-                if not self.pool.send(instruction.worker, CancelRun(self.run_id)):
-                    self.lose(instruction.worker)
-            elif isinstance(instruction, KillWorker):
-                self.exit_codes[instruction.worker] = self.pool.kill(instruction.worker)
-            else:  # pragma: no cover - Deliver is handled where results are yielded
-                msg = f"not an instruction to carry out here: {instruction!r}"
-                raise TypeError(msg)
-
-    def send_task(self, index: int, task_index: int) -> None:
-        worker = self.pool.workers[index]
-        task = self.tasks[task_index]  # read now: a parameter update may have replaced it
-        sent = worker is not None
-        if worker is not None and worker.shared_sent != (self.run_id, id(task.shared)):
-            sent = self.pool.send(index, StartRun(self.run_id, pickle_shared(task, self.payloads)))
-            worker.shared_sent = (self.run_id, id(task.shared))
-        if not (sent and self.pool.send(index, RunTask(task_index, self.run_id, task.own))):
-            self.lose(index)
-
-    def lose(self, index: int) -> None:
-        self.exit_codes[index] = self.pool.reap(index)
-        self.carry_out(self.state.handle(WorkerLost(index)))
-
-    def events(self, timeout_s: float) -> Iterator[Event]:
-        """What the busy workers sent, once at least one did, the waker woke us or ``timeout_s`` passed."""
-        from multiprocessing.connection import wait  # noqa: PLC0415
-
-        conns: dict[Any, int] = {}
-        for index in self.state.busy_workers():
-            worker = self.pool.workers[index]
-            if worker is not None:
-                conns[worker.conn] = index
-        try:
-            ready = wait([*conns, self.waker.receiver], timeout=timeout_s)
-        except (OSError, ValueError):  # a connection closed under us: the executor is being closed
-            if self.executor._closed:  # noqa: SLF001
-                raise UDFRunCancelled(_CLOSED) from None
-            raise
-        if self.waker.receiver in ready:
-            self.waker.drain()
-        if not ready:
-            for index in conns.values():
-                worker = self.pool.workers[index]
-                if worker is not None and worker.process.poll() is not None:
-                    self.exit_codes[index] = self.pool.reap(index)
-                    yield WorkerLost(index)
-            return
-        for conn in ready:
-            if conn is self.waker.receiver:
-                continue
-            yield from self.received(cast("Connection", conn), conns[conn])
-
-    def received(self, conn: Connection, index: int) -> Iterator[Event]:
-        while True:  # everything this worker has sent so far, at least one message
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                self.exit_codes[index] = self.pool.reap(index)
-                yield WorkerLost(index)
-                return
-            if isinstance(message, TileProgress):
-                yield Progressed(index, message.task_id, message.frames)
-            else:
-                worker = self.pool.workers[index]
-                if worker is not None:
-                    self.executor._output.drain(worker.process.pid)  # noqa: SLF001 - a task's lines first
-                if isinstance(message, TaskDone):
-                    self.answers[message.task_id] = message
-                    yield Finished(index, message.task_id, message.frames, message.seconds)
-                elif isinstance(message, TaskFailed):
-                    self.answers[message.task_id] = message
-                    yield Failed(index, message.task_id, message.out_of_memory)
-                else:
-                    assert isinstance(message, TaskDropped), message
-                    yield Dropped(index, message.task_id)
-            try:
-                if not conn.poll():
-                    return
-            except (EOFError, OSError):
-                return
-
-    def ending_error(self) -> BaseException:
-        """The exception that reports how the settled run ended."""
-        ending = self.state.ending
-        assert ending is not None
-        if ending.cancelled:
-            return UDFRunCancelled(self.stop_reason() or "the run was cancelled")
-        device = self.pool.devices[ending.worker] if ending.worker is not None else "?"
-        if ending.worker_lost:
-            partition = self.tasks[ending.task].own if ending.task is not None else "no task"
-            code = self.exit_codes.get(ending.worker) if ending.worker is not None else None
-            msg = f"the worker process on {device} died (exit code {code}) while processing {partition}"
-            cause = self.tasks[ending.task].failure_cause() if ending.task is not None else None
-            if cause is not None:
-                cause.__cause__ = WorkerError(msg)
-                return cause
-            return WorkerError(msg)
-        assert ending.task is not None
-        if ending.unasked_drop:
-            return WorkerError(f"worker {device} cancelled partition task {ending.task}")
-        answer = self.answers.pop(ending.task)
-        assert isinstance(answer, TaskFailed)
-        return unpack_exception(answer.exception, answer.traceback)
 
 
 @atexit.register

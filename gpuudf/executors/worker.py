@@ -21,9 +21,12 @@ Policy
   that never finishes its tile is the main process's to kill.
 - A worker never outlives the main process: a watchdog thread checks every
   :data:`PARENT_POLL_S` that the process that started it is still its
-  parent, also while a UDF runs; when it is not, the worker removes what
-  that process left in shared memory (its datasets' frames, which only it
-  would have removed) and ends at once.
+  parent, also while a UDF runs; when it is not, the worker lets the task
+  classes of its runs remove what that process left (``clean_up_after``:
+  its datasets' frames in shared memory) and ends at once.
+- What a process needs for a run's data is the task's to say
+  (``enter_worker``, when a plan arrives): the worker knows nothing of
+  datasets.
 - The worker's device is chosen before CuPy is imported, and CPU workers run
   BLAS single-threaded.
 """
@@ -37,6 +40,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
@@ -97,29 +101,15 @@ def flush_output() -> None:
             stream.flush()
 
 
-def release_unused_shared_frames() -> None:
-    """Unmap shared datasets no run references any more (their files may be gone already)."""
-    from gpuudf.datasets.shared import release_unused  # noqa: PLC0415
-
-    release_unused()
-
-
-def remove_shared_frames_of(pid: int) -> None:
-    """Remove the shared-memory files process ``pid`` made for its datasets."""
-    from gpuudf.datasets.shared import remove_files_of  # noqa: PLC0415
-
-    remove_files_of(pid)
-
-
-def watch_parent(on_orphaned: Any = None, poll_s: float = PARENT_POLL_S) -> threading.Thread:
-    """Start the watchdog: when this process's parent is gone, clean up after it and end the process."""
+def watch_parent(on_orphaned: Callable[[int], None], poll_s: float = PARENT_POLL_S) -> threading.Thread:
+    """Start the watchdog: when this process's parent is gone, call ``on_orphaned(parent pid)`` and end the process."""
     parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(poll_s)
         with contextlib.suppress(Exception):  # nothing may keep an orphan alive
-            (on_orphaned or remove_shared_frames_of)(parent)
+            on_orphaned(parent)
         os._exit(1)
 
     thread = threading.Thread(target=watch, name="gpuudf-parent-watchdog", daemon=True)
@@ -142,10 +132,7 @@ class _Cancelled(Exception):  # noqa: N818 - internal signal, never leaves the w
 class _Worker:
     def __init__(self, conn: Connection, device: str) -> None:
         from gpuudf.backends import make_backend  # noqa: PLC0415 - after the environment is set
-        from gpuudf.datasets.files import allow_memory_maps  # noqa: PLC0415
 
-        # a file shrinking under a mapping kills this process, not the user's: the executor reports it
-        allow_memory_maps()
         self.conn = conn
         self.backend = make_backend(device)
         if self.backend.device_class == "cpu":
@@ -153,6 +140,12 @@ class _Worker:
         self.inbox: collections.deque[ToWorker] = collections.deque()
         self.cancelled_runs: set[int] = set()
         self.runs: dict[int, tuple[Any, Any] | _LoadFailure] = {}
+        self.task_classes: set[Any] = set()  # of the runs so far, who know what a dead parent leaves
+
+    def clean_up_after(self, parent_pid: int) -> None:
+        for task_class in list(self.task_classes):
+            with contextlib.suppress(Exception):
+                task_class.clean_up_after(parent_pid)
 
     def _take(self) -> ToWorker:
         if self.inbox:
@@ -186,12 +179,20 @@ class _Worker:
                 except Exception as exc:  # noqa: BLE001 - each task of the run reports it
                     loaded = _LoadFailure(exc, "".join(traceback.format_exception(exc)))
                 self.runs = {message.run_id: loaded}  # one run at a time; a second plan replaces the first
-                # after loading the new plan, so that a dataset it shares stays mapped
-                release_unused_shared_frames()
+                if not isinstance(loaded, _LoadFailure):
+                    self._enter(message.run_id, *loaded)
                 self.cancelled_runs = {r for r in self.cancelled_runs if r >= message.run_id}
             else:
                 assert isinstance(message, RunTask), message
                 self._run_task(message.task_id, message.run_id, message.own)
+
+    def _enter(self, run_id: int, task_class: Any, shared: Any) -> None:
+        # after the last plan was dropped, so that what only it used can go
+        self.task_classes.add(task_class)
+        try:
+            task_class.enter_worker(shared)
+        except Exception as exc:  # noqa: BLE001 - each task of the run reports it
+            self.runs[run_id] = _LoadFailure(exc, "".join(traceback.format_exception(exc)))
 
     def _answer(self, message: TaskDone | TaskFailed | TaskDropped) -> None:
         flush_output()  # the task's lines travel before its answer
@@ -253,7 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     from gpuudf.executors.process import AUTHKEY_ENV  # noqa: PLC0415
 
     line_buffer_output()
-    watch_parent()
+    made: list[_Worker] = []  # the worker, once made: it knows the task classes that clean up
+    watch_parent(lambda parent: made[0].clean_up_after(parent) if made else None)
     authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
     conn = Client(address, authkey=authkey)
     conn.send(os.getpid())  # workers connect in any order: this says which process we are
@@ -261,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         try:
             worker = _Worker(conn, device)
+            made.append(worker)
         except Exception as exc:  # noqa: BLE001 - e.g. BackendUnavailableError: the main process raises it
             conn.send(StartFailed(pack_exception(exc), "".join(traceback.format_exception(exc))))
             return
