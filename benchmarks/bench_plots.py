@@ -31,17 +31,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
 import numpy as np
+from timing import wall_s  # benchmarks/timing.py, beside this script
 
 import gpuudf
 from gpuudf.udfs import SumSigUDF, SumUDF
@@ -81,18 +80,6 @@ def notebook_inline() -> Iterator[None]:
         yield
     finally:
         viz_mpl.display_mode, viz_mpl._ipython_display = display_mode, ipython_display  # noqa: SLF001
-
-
-def wall_s(run: Callable[[], Any]) -> float:
-    """Wall time of one call, garbage collector paused as ``timeit`` does."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        run()
-        return time.perf_counter() - start
-    finally:
-        gc.enable()
 
 
 def main() -> None:

@@ -57,12 +57,16 @@ def test_a_user_process_that_dies_mid_run_leaves_no_worker_and_no_shared_memory(
     with subprocess.Popen(
         [sys.executable, str(script), str(tmp_path / "stuck"), death], stdout=subprocess.PIPE, text=True
     ) as user:
-        assert user.stdout is not None
-        worker_pid = int(user.stdout.readline())
-        assert files_of(user.pid), "the dataset's frames should be in shared memory while the run goes on"
-        if death == "kill":
-            user.send_signal(signal.SIGKILL)
-        user.wait(timeout=30)
+        try:
+            assert user.stdout is not None
+            worker_pid = int(user.stdout.readline())
+            assert files_of(user.pid), "the dataset's frames should be in shared memory while the run goes on"
+            if death == "kill":
+                user.send_signal(signal.SIGKILL)
+            user.wait(timeout=30)
+        finally:
+            if user.poll() is None:  # the test failed before the user process died: it must not linger
+                user.kill()
     deadline = time.monotonic() + 30
     while process_alive(worker_pid) or files_of(user.pid):
         assert time.monotonic() < deadline, "an orphaned worker or its parent's shared memory is left"

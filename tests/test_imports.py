@@ -130,3 +130,18 @@ def test_the_inventory_types_keep_their_import_paths() -> None:
 
     assert devices.GPUInfo is cuda.GPUInfo is inventory.GPUInfo is GPUInfo
     assert devices.DeviceInventory is inventory.DeviceInventory is DeviceInventory
+
+
+def test_a_context_loads_no_run_machinery_before_its_first_run() -> None:
+    probe = textwrap.dedent(
+        """
+        import sys
+        import gpuudf
+        gpuudf.Context()
+        print(" ".join(m for m in sys.modules if m.startswith("gpuudf.executors.")))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    loaded = set(out.split())
+    run_machinery = {"run_state", "local_run", "messages", "pool", "wake", "worker"}
+    assert not {f"gpuudf.executors.{name}" for name in run_machinery} & loaded

@@ -47,17 +47,20 @@ import importlib.util
 import itertools
 import weakref
 from collections.abc import Generator, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpuudf.backends import detect, parse_device
 from gpuudf.errors import BackendUnavailableError
 from gpuudf.executors.executor import CancelSignal, Executor, Task, TileCallback
-from gpuudf.executors.local_run import CLOSED, LIVENESS_POLL_S, TAKEN_OVER, RunShell, RunSteps
 from gpuudf.executors.output import WorkerOutput
-from gpuudf.executors.pool import WorkerPool
 from gpuudf.executors.process import RemoteTraceback, array_backend_of
 from gpuudf.executors.scheduling import default_cpu_workers, min_partitions
-from gpuudf.executors.wake import Waker
+
+if TYPE_CHECKING:
+    # a run's machinery (its state, messages, shell and the worker pool) loads at the first run
+    from gpuudf.executors.local_run import RunSteps
+    from gpuudf.executors.pool import WorkerPool
+    from gpuudf.executors.wake import Waker
 
 __all__ = ["CANCEL_GRACE_S", "LocalExecutor", "RemoteTraceback"]
 
@@ -167,6 +170,9 @@ class LocalExecutor(Executor):
         if self._closed:
             msg = "this LocalExecutor was closed"
             raise RuntimeError(msg)
+        from gpuudf.executors.local_run import LIVENESS_POLL_S, TAKEN_OVER, RunSteps  # noqa: PLC0415
+        from gpuudf.executors.wake import Waker  # noqa: PLC0415
+
         if self._waker is None:
             self._waker = Waker()
         previous, self._active = self._active, None
@@ -182,6 +188,8 @@ class LocalExecutor(Executor):
         self._closed = True
         active, self._active = self._active, None
         if active is not None:
+            from gpuudf.executors.local_run import CLOSED, LIVENESS_POLL_S  # noqa: PLC0415
+
             with contextlib.suppress(RuntimeError):  # it did not stop in time: its workers are stopped below
                 active.stop(CLOSED, self.cancel_grace_s + LIVENESS_POLL_S)
         if self._pool is not None:
@@ -204,6 +212,8 @@ class LocalExecutor(Executor):
 
     # -- the IO shell of a run ---------------------------------------------------------
     def _started_pool(self) -> WorkerPool:
+        from gpuudf.executors.pool import WorkerPool  # noqa: PLC0415 - see TYPE_CHECKING above
+
         if self._pool is None:
             self._pool = WorkerPool(self.devices, self._output)  # detects the devices on the first run
         self._pool.start()
@@ -215,6 +225,8 @@ class LocalExecutor(Executor):
         if not tasks:
             return
         assert self._waker is not None
+        from gpuudf.executors.local_run import RunShell  # noqa: PLC0415
+
         shell = RunShell(
             self._started_pool(),
             tasks,

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from gpuudf.backends import parse_device
 from gpuudf.errors import WorkerError
 from gpuudf.executors.executor import Task
-from gpuudf.executors.messages import Stop
 
 if TYPE_CHECKING:
     import subprocess
@@ -113,6 +112,8 @@ def accept_worker(listener: Listener, processes: dict[int, subprocess.Popen[byte
 def stop_worker(worker: WorkerProcess) -> None:
     """Ask a worker to stop; kill it if it has not within ``STOP_TIMEOUT_S``."""
     import subprocess  # noqa: PLC0415
+
+    from gpuudf.executors.messages import Stop  # noqa: PLC0415 - the messages load at the first run
 
     with contextlib.suppress(OSError, ValueError):
         worker.conn.send(Stop())
