@@ -196,6 +196,8 @@ class AsyncUDFResultsIterator:
                 self._steps.cancel()
                 with contextlib.suppress(UDFRunCancelled):
                     await future  # let the run reach its next tile boundary before giving the Context back
+                # the step may have ended before it saw the cancellation: the run stops here, not when freed
+                await asyncio.to_thread(self._steps.close)
                 raise
         if step is None:
             raise StopAsyncIteration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import os
 import signal
@@ -638,3 +639,121 @@ def test_a_new_run_takes_over_from_a_run_blocked_in_another_thread(
 def test_a_grace_period_that_is_not_a_number_of_seconds_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="cancel_grace_s"):
         LocalExecutor(cancel_grace_s=-1)
+
+
+# ---------------------------------------------------------------- the executor on raw tasks: sends that never block
+
+
+@dataclasses.dataclass
+class RawTask:
+    """A task as an executor sees it (the ``Task`` protocol), without UDFs: sleeps, returns ``result_nbytes``."""
+
+    shared: Any
+    index: int
+    sleep_s: float = 0.0
+    result_nbytes: int = 8
+    backends: tuple[str, ...] = ("numpy",)
+
+    @property
+    def own(self) -> tuple[int, float, int]:
+        return (self.index, self.sleep_s, self.result_nbytes)
+
+    @classmethod
+    def rebuild(cls, shared: Any, own: tuple[int, float, int]) -> RawTask:
+        return cls(shared, *own)
+
+    @classmethod
+    def enter_worker(cls, shared: Any) -> None:
+        pass
+
+    @classmethod
+    def clean_up_after(cls, parent_pid: int) -> None:
+        pass
+
+    def failure_cause(self) -> Exception | None:
+        return None
+
+    def pickling_failure(self, exc: Exception) -> Exception:
+        return TypeError(f"the plan does not pickle: {exc}")
+
+    def run(self, backend: Any, on_tile: Any = None) -> np.ndarray:
+        time.sleep(self.sleep_s)  # no tile boundary: the worker does not look at its connection meanwhile
+        return np.ones(self.result_nbytes // 8)
+
+
+def raw_tasks(shared: Any, count: int, sleep_s: float = 0.0, result_nbytes: int = 8) -> list[Any]:
+    return [RawTask(shared, i, sleep_s, result_nbytes) for i in range(count)]
+
+
+def test_a_large_new_plan_sent_while_the_worker_sends_a_large_result_does_not_deadlock() -> None:
+    executor = LocalExecutor(cpus=1, cudas=[], cancel_grace_s=1.0)
+    try:
+        tasks = raw_tasks({"p": 1}, 3, sleep_s=0.5, result_nbytes=4 * 2**20)
+        results = []
+
+        def consume() -> None:
+            for index, result in enumerate(executor.run_tasks(tasks)):
+                results.append(result.nbytes)
+                if index == 0:  # as a parameter update does: a new, large shared part for the last task
+                    tasks[2] = dataclasses.replace(tasks[2], shared={"p": np.zeros(4 * 2**20 // 8)})
+
+        thread = threading.Thread(target=consume, daemon=True)
+        thread.start()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the main process and the worker block sending to each other"
+        assert results == [4 * 2**20] * 3
+    finally:
+        executor.close()
+
+
+def test_a_new_plan_that_does_not_pickle_fails_the_run_at_once_and_spares_the_worker() -> None:
+    executor = LocalExecutor(cpus=1, cudas=[], cancel_grace_s=30.0)
+    try:
+        tasks = raw_tasks({"p": 1}, 4, sleep_s=0.05)
+        steps = executor.run_tasks(tasks)
+        next(steps)
+        (pid,) = executor.worker_pids
+        tasks[2] = dataclasses.replace(tasks[2], shared={"p": threading.Lock()})
+        started = time.monotonic()
+        with pytest.raises(TypeError, match="does not pickle"):
+            next(steps)
+        assert time.monotonic() - started < 25  # not the 30 s grace period: the worker owed nothing for it
+        assert executor.worker_pids == [pid]
+    finally:
+        executor.close()
+
+
+def test_runs_started_from_several_threads_take_over_one_after_another_without_mixing_answers() -> None:
+    executor = LocalExecutor(cpus=1, cudas=[], cancel_grace_s=5.0)
+    log: list[tuple[str, Any]] = []
+
+    def consume(name: str, tasks: list[Any], pause_s: float = 0.0) -> None:
+        try:
+            for result in executor.run_tasks(tasks):
+                log.append((name, result.nbytes))
+                time.sleep(pause_s)
+            log.append((name, "done"))
+        except UDFRunCancelled:
+            log.append((name, "taken over"))
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            log.append((name, repr(exc)))
+
+    try:
+        # A pauses between its steps; B takes over (waiting for the worker's answer), C comes while B waits
+        a = threading.Thread(target=consume, args=("A", raw_tasks({}, 4, 1.0, 8), 30.0), daemon=True)
+        a.start()
+        while not log:
+            time.sleep(0.01)
+        b = threading.Thread(target=consume, args=("B", raw_tasks({}, 2, 0.1, 16)), daemon=True)
+        b.start()
+        time.sleep(0.3)
+        c = threading.Thread(target=consume, args=("C", raw_tasks({}, 2, 0.1, 24)), daemon=True)
+        c.start()
+        for thread in (b, c):
+            thread.join(timeout=60)
+        assert [entry for entry in log if entry[0] == "C"] == [("C", 24), ("C", 24), ("C", "done")]
+        *b_results, b_end = [outcome for name, outcome in log if name == "B"]
+        assert b_end in ("done", "taken over")
+        assert all(nbytes == 16 for nbytes in b_results)  # B's answers only: none of A's or C's
+    finally:
+        executor.close()

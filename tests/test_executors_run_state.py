@@ -14,6 +14,7 @@ from gpuudf.executors.run_state import (
     Finished,
     GraceExpired,
     KillWorker,
+    NotSent,
     Progressed,
     RunState,
     WorkerLost,
@@ -170,3 +171,28 @@ def test_a_slow_worker_does_not_take_the_last_task_from_a_much_faster_one() -> N
     assert Dispatch(GPU, 4) in sent
     assert all(d.worker == GPU for d in sent if d.task > 4)
     assert [d.worker for d in sent].count(CPU) == 0  # its pace would finish later than the GPU's
+
+
+def test_out_of_memory_on_a_cpu_worker_ends_the_run_instead_of_retrying_it_forever() -> None:
+    state = hybrid(2)
+    state.dispatch()
+    state.handle(Failed(CPU, 0, out_of_memory=True))
+    assert state.ending == Ending(task=0, worker=CPU)
+
+
+def test_a_task_that_ran_out_of_memory_on_a_gpu_and_then_on_a_cpu_is_not_retried_again() -> None:
+    state = RunState({GPU: "cupy", CPU: "numpy"}, [BOTH])
+    assert state.dispatch() == [Dispatch(GPU, 0)]
+    state.handle(Failed(GPU, 0, out_of_memory=True))
+    assert state.dispatch() == [Dispatch(CPU, 0)]
+    state.handle(Failed(CPU, 0, out_of_memory=True))
+    assert state.ending == Ending(task=0, worker=CPU)
+
+
+def test_a_task_that_was_not_sent_goes_back_and_its_worker_owes_nothing_for_it() -> None:
+    state = hybrid(2)
+    state.dispatch()
+    assert state.handle(NotSent(GPU, 1)) == []
+    assert state.pending[0].index == 1
+    state.handle(CancelRequested())
+    assert state.owed == {CPU: 1}

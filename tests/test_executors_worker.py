@@ -19,6 +19,7 @@ USER_SCRIPT = textwrap.dedent(
     import os, sys, threading, time
     import numpy as np
     import gpuudf
+    import gpuudf.udfs
     from gpuudf import UDF
     from gpuudf.executors import LocalExecutor
 
@@ -35,11 +36,14 @@ USER_SCRIPT = textwrap.dedent(
 
     ctx = gpuudf.Context(executor=LocalExecutor(cpus=1, cudas=[]))
     ds = ctx.load("memory", data=np.ones((4, 4, 8, 8), dtype=np.float32))
-    threading.Thread(target=lambda: ctx.run_udf(dataset=ds, udf=Stuck(sys.argv[1])), daemon=True).start()
-    while not os.path.exists(sys.argv[1]):
-        time.sleep(0.01)
+    if sys.argv[2] != "idle":
+        threading.Thread(target=lambda: ctx.run_udf(dataset=ds, udf=Stuck(sys.argv[1])), daemon=True).start()
+        while not os.path.exists(sys.argv[1]):
+            time.sleep(0.01)
+    if sys.argv[2] == "idle":  # the run is over: the worker waits for its next message
+        ctx.run_udf(dataset=ds, udf=gpuudf.udfs.SumUDF())
     print(ctx.executor.worker_pids[0], flush=True)
-    if sys.argv[2] == "exit":
+    if sys.argv[2] in ("exit", "idle"):
         os._exit(0)
     time.sleep(600)
     """
@@ -50,7 +54,7 @@ def files_of(pid: int) -> list[Path]:
     return list(Path(SHARED_MEMORY_DIR).glob(f"gpuudf-{pid}-*"))
 
 
-@pytest.mark.parametrize("death", ["exit", "kill"])
+@pytest.mark.parametrize("death", ["exit", "kill", "idle"])
 def test_a_user_process_that_dies_mid_run_leaves_no_worker_and_no_shared_memory(tmp_path: Path, death: str) -> None:
     script = tmp_path / "analysis.py"
     script.write_text(USER_SCRIPT)

@@ -6,12 +6,16 @@ process that created the file owns it and removes it when the dataset is
 garbage-collected (or at interpreter exit); workers map it and
 keep their mapping while a run uses it.  The mapping is writable so that
 CUDA can page-lock it; the arrays handed out are flagged read-only.  Files are named
-``gpuudf-<owner pid>-*`` under ``/dev/shm`` where that exists.
+``gpuudf-<owner pid>-<pid namespace>-*`` under ``/dev/shm`` where that exists
+(processes in other containers may share ``/dev/shm``, and their process ids
+mean nothing here).
 
 An owner that dies without its finalizers (killed, ``os._exit``) cannot
 remove its files: its worker processes do, on their way out
 (:func:`remove_files_of`), and the first file a later process makes sweeps
-away the files of owners that are gone (:func:`remove_orphaned_files`).
+away the files of owners of its own pid namespace that are gone
+(:func:`remove_orphaned_files`).  A name that is not of this form is left
+alone.
 """
 
 from __future__ import annotations
@@ -46,31 +50,56 @@ _PREFIX = "gpuudf-"
 _SWEPT = [False]  # orphaned files are swept once per process
 
 
-def _owner_of(name: str) -> int | None:
-    owner = name.removeprefix(_PREFIX).split("-", 1)[0]
-    return int(owner) if name.startswith(_PREFIX) and owner.isdigit() else None
+_MAX_PID_DIGITS = 10
+
+
+def _pid_namespace() -> str:
+    """The pid namespace of this process (the inode of ``/proc/self/ns/pid``), ``"0"`` where there is none."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)  # noqa: PTH116 - one stat, at most once per file
+    except OSError:
+        return "0"
+
+
+def _owner_of(name: str) -> tuple[int, str] | None:
+    """The owner pid and pid namespace in a shared-frame file's name, if it has them."""
+    parts = name.removeprefix(_PREFIX).split("-", 2) if name.startswith(_PREFIX) else []
+    if len(parts) < 3 or not all(p.isascii() and p.isdigit() and len(p) <= 20 for p in parts[:2]):
+        return None
+    if len(parts[0]) > _MAX_PID_DIGITS:
+        return None
+    return int(parts[0]), parts[1]
+
+
+def _entries(directory: str) -> list[Path]:
+    try:
+        return list(Path(directory).iterdir())
+    except OSError:
+        return []
+
+
+def _unlink(entry: Path) -> bool:
+    try:
+        entry.unlink(missing_ok=True)
+    except OSError:  # another user's file in a sticky directory, a directory: not ours to remove
+        return False
+    return True
 
 
 def remove_files_of(pid: int, directory: str = SHARED_MEMORY_DIR) -> int:
-    """Remove the shared-frame files process ``pid`` made; returns how many."""
-    removed = 0
-    with contextlib.suppress(OSError):
-        for entry in Path(directory).iterdir():
-            if _owner_of(entry.name) == pid:
-                entry.unlink(missing_ok=True)
-                removed += 1
-    return removed
+    """Remove the shared-frame files process ``pid`` of this pid namespace made; returns how many."""
+    namespace = _pid_namespace()
+    return sum(_unlink(entry) for entry in _entries(directory) if _owner_of(entry.name) == (pid, namespace))
 
 
 def remove_orphaned_files(directory: str = SHARED_MEMORY_DIR) -> int:
-    """Remove the shared-frame files of owners that no longer run; returns how many."""
+    """Remove the shared-frame files of owners of this pid namespace that no longer run; returns how many."""
+    namespace, me = _pid_namespace(), os.getpid()
     removed = 0
-    with contextlib.suppress(OSError):
-        for entry in Path(directory).iterdir():
-            owner = _owner_of(entry.name)
-            if owner is not None and owner != os.getpid() and not _alive(owner):
-                entry.unlink(missing_ok=True)
-                removed += 1
+    for entry in _entries(directory):
+        owner = _owner_of(entry.name)
+        if owner is not None and owner[1] == namespace and owner[0] != me and not _alive(owner[0]):
+            removed += _unlink(entry)
     return removed
 
 
@@ -79,7 +108,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process: alive
+    except (PermissionError, OverflowError, ValueError):  # another user's process, or no pid at all: leave it
         return True
     return True
 
@@ -109,7 +138,7 @@ class SharedFrames:
         if not _SWEPT[0]:
             _SWEPT[0] = True
             remove_orphaned_files()
-        fd, path = tempfile.mkstemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=SHARED_MEMORY_DIR)
+        fd, path = tempfile.mkstemp(prefix=f"{_PREFIX}{os.getpid()}-{_pid_namespace()}-", dir=SHARED_MEMORY_DIR)
         os.close(fd)
         shared = cls(path, tuple(frames.shape), frames.dtype)
         weakref.finalize(shared, _remove, path)  # weakref keeps it until the owner goes, or the interpreter exits

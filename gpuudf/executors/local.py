@@ -45,6 +45,7 @@ import atexit
 import contextlib
 import importlib.util
 import itertools
+import threading
 import weakref
 from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -53,7 +54,7 @@ from gpuudf.backends import detect, parse_device
 from gpuudf.errors import BackendUnavailableError
 from gpuudf.executors.executor import CancelSignal, Executor, Task, TileCallback
 from gpuudf.executors.output import WorkerOutput
-from gpuudf.executors.process import RemoteTraceback, array_backend_of
+from gpuudf.executors.process import STOP_TIMEOUT_S, RemoteTraceback, array_backend_of
 from gpuudf.executors.scheduling import default_cpu_workers, min_partitions
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class LocalExecutor(Executor):
         self._run_ids = itertools.count()
         self._closed = False
         self._active: RunSteps | None = None
+        self._runs = threading.Lock()  # starting a run, and closing, stop the one before: one at a time
         self._waker: Waker | None = None
         self._output = WorkerOutput()  # what the workers print, in the main process's streams
         _LIVE_EXECUTORS.add(self)
@@ -167,31 +169,37 @@ class LocalExecutor(Executor):
         first, even in the middle of a step in another thread (its consumer
         gets :class:`~gpuudf.errors.UDFRunCancelled`).
         """
-        if self._closed:
-            msg = "this LocalExecutor was closed"
-            raise RuntimeError(msg)
-        from gpuudf.executors.local_run import LIVENESS_POLL_S, TAKEN_OVER, RunSteps  # noqa: PLC0415
+        from gpuudf.executors.local_run import TAKEN_OVER, RunSteps  # noqa: PLC0415
         from gpuudf.executors.wake import Waker  # noqa: PLC0415
 
-        if self._waker is None:
-            self._waker = Waker()
-        previous, self._active = self._active, None
-        if previous is not None:
-            previous.stop(TAKEN_OVER, self.cancel_grace_s + LIVENESS_POLL_S)
-        steps = RunSteps()
-        steps.start(self._drive(steps, tasks, on_tile, cancel))
-        self._active = steps
+        with self._runs:
+            if self._closed:
+                msg = "this LocalExecutor was closed"
+                raise RuntimeError(msg)
+            if self._waker is None:
+                self._waker = Waker()
+            if self._active is not None:
+                self._active.stop(TAKEN_OVER, self._stop_timeout_s)  # RuntimeError: it stays the active run
+            steps = RunSteps()
+            steps.start(self._drive(steps, tasks, on_tile, cancel))
+            self._active = steps
         return steps
+
+    @property
+    def _stop_timeout_s(self) -> float:
+        # the grace period, then killing and reaping the workers that did not answer
+        return self.cancel_grace_s + STOP_TIMEOUT_S
 
     def close(self) -> None:
         """Stop the run in progress (its iterator raises ``UDFRunCancelled``), then every worker process."""
-        self._closed = True
-        active, self._active = self._active, None
-        if active is not None:
-            from gpuudf.executors.local_run import CLOSED, LIVENESS_POLL_S  # noqa: PLC0415
+        with self._runs:
+            self._closed = True
+            active, self._active = self._active, None
+            if active is not None:
+                from gpuudf.executors.local_run import CLOSED  # noqa: PLC0415
 
-            with contextlib.suppress(RuntimeError):  # it did not stop in time: its workers are stopped below
-                active.stop(CLOSED, self.cancel_grace_s + LIVENESS_POLL_S)
+                with contextlib.suppress(RuntimeError):  # it did not stop in time: its workers are stopped below
+                    active.stop(CLOSED, self._stop_timeout_s)
         if self._pool is not None:
             self._pool.close()
         self._output.close()

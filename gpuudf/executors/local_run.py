@@ -22,6 +22,7 @@ Policy
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -45,6 +46,7 @@ from gpuudf.executors.run_state import (
     GraceExpired,
     Instruction,
     KillWorker,
+    NotSent,
     Progressed,
     RunState,
     WorkerLost,
@@ -65,12 +67,18 @@ CLOSED = "the Context was closed while the run was going on"
 
 
 class RunSteps(Iterator[Any]):
-    """A run's results as the caller iterates them; raises ``UDFRunCancelled`` once the run was stopped."""
+    """A run's results as the caller iterates them; raises ``UDFRunCancelled`` once the run was stopped.
+
+    Steps, :meth:`close` and :meth:`stop` take turns: one called while a step
+    is in progress in another thread waits for that step (which a stop
+    wakes and ends), so no caller ever sees "generator already executing".
+    """
 
     def __init__(self) -> None:
         self.stop_reason: str | None = None
         self._generator: Generator[Any, None, None] | None = None
         self.wake: Callable[[], None] = lambda: None
+        self._turn = threading.RLock()
 
     def start(self, generator: Generator[Any, None, None]) -> None:
         """The generator that drives the run."""
@@ -78,14 +86,17 @@ class RunSteps(Iterator[Any]):
 
     def __next__(self) -> Any:
         assert self._generator is not None
-        if self.stop_reason is not None and inspect.getgeneratorstate(self._generator) == inspect.GEN_CLOSED:
-            raise UDFRunCancelled(self.stop_reason)
-        return next(self._generator)
+        with self._turn:
+            if self.stop_reason is not None and inspect.getgeneratorstate(self._generator) == inspect.GEN_CLOSED:
+                raise UDFRunCancelled(self.stop_reason)
+            return next(self._generator)
 
     def close(self) -> None:
         """Stop the run now, without a reason to raise later (the consumer closed it)."""
         assert self._generator is not None
-        self._generator.close()
+        with self._turn:
+            if inspect.getgeneratorstate(self._generator) != inspect.GEN_RUNNING:  # else: from its own callback
+                self._generator.close()
 
     def stop(self, reason: str, timeout_s: float) -> None:
         """End the run for ``reason``: at once if it is between steps, else by waking the thread that runs it."""
@@ -94,15 +105,15 @@ class RunSteps(Iterator[Any]):
             return  # finished, or stopped already: nothing to stop, and its consumer saw its end
         self.stop_reason = reason
         self.wake()
-        deadline = time.monotonic() + timeout_s
-        while inspect.getgeneratorstate(self._generator) != inspect.GEN_CLOSED:
-            try:
+        if not self._turn.acquire(timeout=timeout_s):
+            msg = f"a UDF run in another thread did not stop within {timeout_s:.0f} s"
+            raise RuntimeError(msg)
+        try:
+            # running here means: called from the run's own thread (a callback), which stops at its next step
+            if inspect.getgeneratorstate(self._generator) != inspect.GEN_RUNNING:
                 self._generator.close()
-            except ValueError:  # "generator already executing": a step in another thread, which was woken
-                if time.monotonic() > deadline:
-                    msg = f"a UDF run in another thread did not stop within {timeout_s:.0f} s"
-                    raise RuntimeError(msg) from None
-                time.sleep(0.001)
+        finally:
+            self._turn.release()
 
 
 class RunShell:
@@ -242,7 +253,7 @@ class RunShell:
                 if not self.pool.send(instruction.worker, CancelRun(self.run_id)):
                     self.lose(instruction.worker)
             elif isinstance(instruction, KillWorker):
-                self.exit_codes[instruction.worker] = self.pool.kill(instruction.worker)
+                self.record_exit(instruction.worker, self.pool.kill(instruction.worker))
             else:  # pragma: no cover - Deliver is handled where results are yielded
                 msg = f"not an instruction to carry out here: {instruction!r}"
                 raise TypeError(msg)
@@ -252,16 +263,26 @@ class RunShell:
         worker = self.pool.workers[index]
         task = self.tasks[task_index]  # read now: a parameter update may have replaced it
         sent = worker is not None
-        if worker is not None and worker.shared_sent != (self.run_id, id(task.shared)):
-            sent = self.pool.send(index, StartRun(self.run_id, pickle_shared(task, self.payloads)))
-            worker.shared_sent = (self.run_id, id(task.shared))
+        try:
+            if worker is not None and worker.shared_sent != (self.run_id, id(task.shared)):
+                payload = pickle_shared(task, self.payloads)  # a patched plan that does not pickle raises here
+                sent = self.pool.send(index, StartRun(self.run_id, payload))
+                worker.shared_sent = (self.run_id, id(task.shared))
+        except BaseException:
+            self.state.handle(NotSent(index, task_index))  # the worker owes no answer for it
+            raise
         if not (sent and self.pool.send(index, RunTask(task_index, self.run_id, task.own))):
             self.lose(index)
 
     def lose(self, index: int) -> None:
         """Reap a worker that died or whose connection broke, and tell the state."""
-        self.exit_codes[index] = self.pool.reap(index)
+        self.record_exit(index, self.pool.reap(index))
         self.carry_out(self.state.handle(WorkerLost(index)))
+
+    def record_exit(self, index: int, code: int | None) -> None:
+        """Keep a worker's exit code; a second reap of its empty slot (``None``) does not overwrite it."""
+        if code is not None:
+            self.exit_codes[index] = code
 
     def events(self, timeout_s: float) -> Iterator[Event]:
         """What the busy workers sent, once at least one did, the waker woke us or ``timeout_s`` passed."""
@@ -284,7 +305,7 @@ class RunShell:
             for index in conns.values():
                 worker = self.pool.workers[index]
                 if worker is not None and worker.process.poll() is not None:
-                    self.exit_codes[index] = self.pool.reap(index)
+                    self.record_exit(index, self.pool.reap(index))
                     yield WorkerLost(index)
             return
         for conn in ready:
@@ -298,7 +319,7 @@ class RunShell:
             try:
                 message = conn.recv()
             except (EOFError, OSError):
-                self.exit_codes[index] = self.pool.reap(index)
+                self.record_exit(index, self.pool.reap(index))
                 yield WorkerLost(index)
                 return
             if isinstance(message, TileProgress):

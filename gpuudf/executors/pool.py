@@ -32,8 +32,10 @@ from gpuudf.executors.process import (
     WorkerProcess,
     accept_worker,
     array_backend_of,
+    kill_process,
     spawn_worker,
     stop_worker,
+    stop_workers,
     unpack_exception,
 )
 
@@ -93,8 +95,7 @@ class WorkerPool:
         except BaseException:
             # no half-started worker may outlive the failure
             for index, process in processes.items():
-                process.kill()
-                process.wait()
+                kill_process(process)
                 worker = self.workers[index]
                 if worker is not None:
                     worker.conn.close()
@@ -117,8 +118,7 @@ class WorkerPool:
         worker = self.workers[index]
         if worker is None:
             return None
-        worker.process.kill()
-        code = worker.process.wait()
+        code = kill_process(worker.process)
         worker.conn.close()
         self.workers[index] = None
         return code
@@ -130,21 +130,19 @@ class WorkerPool:
         worker = self.workers[index]
         if worker is None:
             return None
+        code: int | None
         try:
             code = worker.process.wait(timeout=1.0)
         except subprocess.TimeoutExpired:  # its connection broke but it lingers
-            worker.process.kill()
-            code = worker.process.wait()
+            code = kill_process(worker.process)
         worker.conn.close()
         self.workers[index] = None
         return code
 
     def close(self) -> None:
-        """Stop every worker (asked, then killed), and the listener."""
-        for index, worker in enumerate(self.workers):
-            if worker is not None:
-                stop_worker(worker)
-                self.workers[index] = None
+        """Stop every worker (all asked at once, those not gone within ``STOP_TIMEOUT_S`` killed), and the listener."""
+        stop_workers([w for w in self.workers if w is not None])
+        self.workers = [None] * len(self.workers)
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +34,12 @@ __all__ = [
     "WorkerProcess",
     "accept_worker",
     "array_backend_of",
+    "kill_process",
     "loads_payload",
     "pickle_shared",
     "spawn_worker",
     "stop_worker",
+    "stop_workers",
     "unpack_exception",
 ]
 
@@ -45,6 +48,8 @@ AUTHKEY_ENV = "GPUUDF_WORKER_AUTHKEY"
 #: Seconds a worker may take to start, to answer a cancel, or to stop.
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+#: Seconds to wait for a killed process to be reaped.
+KILL_WAIT_S = 5.0
 
 
 class RemoteTraceback(Exception):  # noqa: N818 - carries a traceback, not an error of its own
@@ -111,18 +116,37 @@ def accept_worker(listener: Listener, processes: dict[int, subprocess.Popen[byte
 
 def stop_worker(worker: WorkerProcess) -> None:
     """Ask a worker to stop; kill it if it has not within ``STOP_TIMEOUT_S``."""
+    stop_workers([worker])
+
+
+def stop_workers(workers: Sequence[WorkerProcess]) -> None:
+    """Ask every worker to stop at once; kill those not gone within ``STOP_TIMEOUT_S`` of the asking."""
     import subprocess  # noqa: PLC0415
+    import time  # noqa: PLC0415
 
     from gpuudf.executors.messages import Stop  # noqa: PLC0415 - the messages load at the first run
 
-    with contextlib.suppress(OSError, ValueError):
-        worker.conn.send(Stop())
+    for worker in workers:
+        with contextlib.suppress(OSError, ValueError):
+            worker.conn.send(Stop())
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for worker in workers:
+        try:
+            worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            kill_process(worker.process)
+        worker.conn.close()
+
+
+def kill_process(process: subprocess.Popen[bytes]) -> int | None:
+    """Kill and reap ``process``; its exit code, ``None`` if even that did not end it within ``KILL_WAIT_S``."""
+    import subprocess  # noqa: PLC0415
+
+    process.kill()
     try:
-        worker.process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        worker.process.kill()
-        worker.process.wait()
-    worker.conn.close()
+        return process.wait(timeout=KILL_WAIT_S)
+    except subprocess.TimeoutExpired:  # in uninterruptible sleep (a hung driver): nothing more to do here
+        return None
 
 
 def pickle_shared(task: Task, payloads: dict[int, tuple[Any, bytes]]) -> bytes:

@@ -13,10 +13,15 @@ Policy
   routed by array backend, ``QUEUE_DEPTH`` tasks per worker, no slow tail
   once the workers' pace in this run is known).
 - **Results** are delivered in completion order, each once.
-- **Out of device memory:** the task goes back to the front of the queue,
-  for CPU workers only, if the run has a live CPU worker and the task
-  accepts NumPy; the frames it reported are taken back (negative count),
-  since the CPU worker reports them again.  Otherwise it ends the run.
+- **Out of device memory:** a task that ran out of memory on a device
+  worker goes back to the front of the queue, for CPU workers only, if the
+  run has a live CPU worker and the task accepts NumPy; the frames it
+  reported are taken back (negative count), since the CPU worker reports
+  them again.  Otherwise (no CPU worker, or the failure came from a CPU
+  worker) it ends the run.
+- **A task handed out but never sent** (its plan failed to pickle, the send
+  was interrupted) goes back to the front of the queue (:class:`NotSent`):
+  its worker owes no answer for it.
 - **Ending a run:** a failure, a worker that dies, a worker that drops a task
   nobody cancelled, or a cancellation, stops the run.  The first reason
   wins.  Every worker that holds tasks is told to cancel; the run is
@@ -73,6 +78,7 @@ __all__ = [
     "GraceExpired",
     "Instruction",
     "KillWorker",
+    "NotSent",
     "Progressed",
     "RunState",
     "WorkerLost",
@@ -119,6 +125,14 @@ class Dropped:
 
 
 @dataclass(frozen=True, slots=True)
+class NotSent:
+    """A task :meth:`RunState.dispatch` handed out did not reach its worker."""
+
+    worker: int
+    task: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerLost:
     """A worker died, or its connection broke."""
 
@@ -135,7 +149,7 @@ class GraceExpired:
     """The workers told to cancel had their time to answer."""
 
 
-Event = Progressed | Finished | Failed | Dropped | WorkerLost | CancelRequested | GraceExpired
+Event = Progressed | Finished | Failed | Dropped | NotSent | WorkerLost | CancelRequested | GraceExpired
 
 
 # ---------------------------------------------------------------- instructions
@@ -312,6 +326,10 @@ class RunState:
             return self._lose(event.worker)
         if event.worker not in self.backends or event.task not in self.queued[event.worker]:
             return []  # from a worker already lost, or about a task it no longer holds
+        if isinstance(event, NotSent):
+            self._release(event.worker, event.task)
+            self.pending.appendleft(PendingTask(event.task, self._accepts[event.task]))
+            return []
         if isinstance(event, Progressed):
             if self.ending is not None:
                 return []
@@ -328,7 +346,7 @@ class RunState:
             counted = [CountFrames(event.frames)] if event.frames else []
             return [*counted, Deliver(event.task)]
         if isinstance(event, Failed):
-            if event.out_of_memory and self._cpu_can_take(event.task):
+            if event.out_of_memory and self._cpu_can_take(event.task) and self.backends[event.worker] != "numpy":
                 self.pending.appendleft(PendingTask(event.task, self._accepts[event.task], cpu_only=True))
                 taken_back = self.reported.pop(event.task, 0)
                 return [CountFrames(-taken_back)] if taken_back else []

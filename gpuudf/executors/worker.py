@@ -15,8 +15,11 @@ before its answer is sent.
 
 Policy
 ------
-- A cancellation is noticed at the next tile boundary (the worker polls its
-  connection after every tile); queued tasks of a cancelled run are answered
+- A reader thread takes every message from the main process as it comes,
+  so the main process never waits on a send while a UDF runs (a large plan
+  and a large result would otherwise block both ends).  A cancellation is
+  marked by that thread and noticed by the task at its next tile boundary;
+  queued tasks of a cancelled run are answered
   :class:`~gpuudf.executors.messages.TaskDropped` without running.  A UDF
   that never finishes its tile is the main process's to kill.
 - A worker never outlives the main process: a watchdog thread checks every
@@ -33,9 +36,9 @@ Policy
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
+import queue
 import sys
 import threading
 import time
@@ -61,6 +64,7 @@ from gpuudf.executors.messages import (
 __all__ = [
     "PARENT_POLL_S",
     "PROGRESS_INTERVAL_S",
+    "clean_up_if_orphaned",
     "flush_output",
     "line_buffer_output",
     "main",
@@ -117,6 +121,22 @@ def watch_parent(on_orphaned: Callable[[int], None], poll_s: float = PARENT_POLL
     return thread
 
 
+def clean_up_if_orphaned(parent: int, clean_up_after: Callable[[int], None], wait_s: float = 2.0) -> None:
+    """After a broken connection: when ``parent`` is gone (this process was reparented), clean up after it.
+
+    The kernel closes a dead process's connections before it reparents its
+    children, so the parent may look alive for a moment: wait up to
+    ``wait_s``.
+    """
+    deadline = time.monotonic() + wait_s
+    while os.getppid() == parent:
+        if time.monotonic() > deadline:
+            return  # the parent lives and closed the connection itself: nothing to clean up
+        time.sleep(0.01)
+    with contextlib.suppress(Exception):
+        clean_up_after(parent)
+
+
 class _LoadFailure:
     """A run's plan that could not be unpickled here, and why."""
 
@@ -137,7 +157,8 @@ class _Worker:
         self.backend = make_backend(device)
         if self.backend.device_class == "cpu":
             self.backend.threads_per_worker = 1  # the executor started us with one BLAS/OpenMP thread
-        self.inbox: collections.deque[ToWorker] = collections.deque()
+        # a reader thread takes every message at once: the main process's sends never wait for a UDF
+        self.inbox: queue.SimpleQueue[ToWorker | BaseException] = queue.SimpleQueue()
         self.cancelled_runs: set[int] = set()
         self.runs: dict[int, tuple[Any, Any] | _LoadFailure] = {}
         self.task_classes: set[Any] = set()  # of the runs so far, who know what a dead parent leaves
@@ -147,24 +168,32 @@ class _Worker:
             with contextlib.suppress(Exception):
                 task_class.clean_up_after(parent_pid)
 
+    def _read(self) -> None:
+        while True:
+            try:
+                message: ToWorker = self.conn.recv()
+            except BaseException as exc:  # noqa: BLE001 - EOF or a broken connection ends the serving loop
+                self.inbox.put(exc)
+                return
+            if isinstance(message, CancelRun):
+                self.cancelled_runs.add(message.run_id)  # seen by the running task at its next tile
+            self.inbox.put(message)
+            if isinstance(message, Stop):
+                return
+
     def _take(self) -> ToWorker:
-        if self.inbox:
-            return self.inbox.popleft()
-        message: ToWorker = self.conn.recv()
+        message = self.inbox.get()
+        if isinstance(message, BaseException):
+            raise message
         return message
 
     def _check_cancel(self, run_id: int) -> None:
-        while self.conn.poll():
-            message = self.conn.recv()
-            if isinstance(message, CancelRun):
-                self.cancelled_runs.add(message.run_id)
-            else:
-                self.inbox.append(message)
         if run_id in self.cancelled_runs:
             raise _Cancelled
 
     def serve(self) -> None:
         self.conn.send(Ready(self.backend.describe()))
+        threading.Thread(target=self._read, name="gpuudf-worker-inbox", daemon=True).start()
         while True:
             message = self._take()
             if isinstance(message, Stop):
@@ -181,7 +210,8 @@ class _Worker:
                 self.runs = {message.run_id: loaded}  # one run at a time; a second plan replaces the first
                 if not isinstance(loaded, _LoadFailure):
                     self._enter(message.run_id, *loaded)
-                self.cancelled_runs = {r for r in self.cancelled_runs if r >= message.run_id}
+                for old in [r for r in self.cancelled_runs if r < message.run_id]:  # in place: the reader adds
+                    self.cancelled_runs.discard(old)
             else:
                 assert isinstance(message, RunTask), message
                 self._run_task(message.task_id, message.run_id, message.own)
@@ -254,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     from gpuudf.executors.process import AUTHKEY_ENV  # noqa: PLC0415
 
     line_buffer_output()
+    parent = os.getppid()
     made: list[_Worker] = []  # the worker, once made: it knows the task classes that clean up
     watch_parent(lambda parent: made[0].clean_up_after(parent) if made else None)
     authkey = bytes.fromhex(os.environ.pop(AUTHKEY_ENV))
@@ -268,8 +299,12 @@ def main(argv: list[str] | None = None) -> None:
             conn.send(StartFailed(pack_exception(exc), "".join(traceback.format_exception(exc))))
             return
         worker.serve()
-    except (EOFError, ConnectionError, KeyboardInterrupt):
-        pass  # the main process went away or interrupted us: just end
+    except (EOFError, ConnectionError):
+        # the main process went away: if it died, clean up after it (its watchdog may not have seen it yet)
+        if made:
+            clean_up_if_orphaned(parent, made[0].clean_up_after)
+    except KeyboardInterrupt:
+        pass  # interrupted: just end
     finally:
         conn.close()
 
