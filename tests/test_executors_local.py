@@ -757,3 +757,16 @@ def test_runs_started_from_several_threads_take_over_one_after_another_without_m
         assert all(nbytes == 16 for nbytes in b_results)  # B's answers only: none of A's or C's
     finally:
         executor.close()
+
+
+def test_closing_while_the_workers_start_stops_the_run_with_udf_run_cancelled(data: np.ndarray) -> None:
+    ctx = gpuudf.Context(executor=LocalExecutor(cpus=1, cudas=[]))
+    ds = ctx.load("memory", data=data)
+    thread, outcome = in_thread(lambda: ctx.run_udf(dataset=ds, udf=SumUDF()))
+    time.sleep(0.05)  # the run has begun to start its worker, a fresh interpreter that takes longer
+    ctx.close()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], UDFRunCancelled), repr(outcome[0])
+    assert "closed" in str(outcome[0])
+    assert ctx.executor.worker_pids == []  # type: ignore[attr-defined]

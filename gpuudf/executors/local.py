@@ -47,7 +47,7 @@ import importlib.util
 import itertools
 import threading
 import weakref
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gpuudf.backends import detect, parse_device
@@ -219,12 +219,12 @@ class LocalExecutor(Executor):
         return [] if self._pool is None else self._pool.pids
 
     # -- the IO shell of a run ---------------------------------------------------------
-    def _started_pool(self) -> WorkerPool:
+    def _started_pool(self, should_stop: Callable[[], str | None]) -> WorkerPool:
         from gpuudf.executors.pool import WorkerPool  # noqa: PLC0415 - see TYPE_CHECKING above
 
         if self._pool is None:
             self._pool = WorkerPool(self.devices, self._output)  # detects the devices on the first run
-        self._pool.start()
+        self._pool.start(should_stop)
         return self._pool
 
     def _drive(
@@ -233,10 +233,17 @@ class LocalExecutor(Executor):
         if not tasks:
             return
         assert self._waker is not None
-        from gpuudf.executors.local_run import RunShell  # noqa: PLC0415
+        from gpuudf.executors.local_run import CLOSED, RunShell  # noqa: PLC0415
+
+        def should_stop() -> str | None:  # while the workers start, before the shell waits on them
+            if steps.stop_reason is not None:
+                return steps.stop_reason
+            if self._closed:
+                return CLOSED
+            return "the run was cancelled" if cancel is not None and cancel.cancelled else None
 
         shell = RunShell(
-            self._started_pool(),
+            self._started_pool(should_stop),
             tasks,
             steps=steps,
             on_tile=on_tile,

@@ -21,13 +21,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from gpuudf.errors import WorkerError
+from gpuudf.errors import UDFRunCancelled, WorkerError
 from gpuudf.executors.messages import Ready, StartFailed, ToWorker
 from gpuudf.executors.output import WorkerOutput
 from gpuudf.executors.process import (
+    START_POLL_S,
     START_TIMEOUT_S,
     WorkerProcess,
     accept_worker,
@@ -74,8 +75,13 @@ class WorkerPool:
         """The running workers, by slot."""
         return {index: worker for index, worker in enumerate(self.workers) if worker is not None}
 
-    def start(self) -> None:
-        """Start a worker in every slot that has none, or whose worker has exited."""
+    def start(self, should_stop: Callable[[], str | None] = lambda: None) -> None:
+        """Start a worker in every slot that has none, or whose worker has exited.
+
+        ``should_stop()`` is asked while the workers start: once it gives a
+        reason, the start ends with :class:`~gpuudf.errors.UDFRunCancelled`
+        (and no half-started worker).
+        """
         missing = [i for i, w in enumerate(self.workers) if w is None or w.process.poll() is not None]
         if not missing:
             return
@@ -91,7 +97,7 @@ class WorkerPool:
                 self.workers[index] = None
             processes[index] = self._spawn(self.devices[index])
         try:
-            self._connect(processes)
+            self._connect(processes, should_stop)
         except BaseException:
             # no half-started worker may outlive the failure
             for index, process in processes.items():
@@ -152,11 +158,11 @@ class WorkerPool:
         assert self._listener is not None
         return self._output.watch(spawn_worker(str(self._listener.address), self._authkey, device))
 
-    def _connect(self, processes: dict[int, subprocess.Popen[bytes]]) -> None:
+    def _connect(self, processes: dict[int, subprocess.Popen[bytes]], should_stop: Callable[[], str | None]) -> None:
         index_of_pid = {process.pid: index for index, process in processes.items()}
         for _ in processes:
             assert self._listener is not None
-            conn = accept_worker(self._listener, processes)
+            conn = accept_worker(self._listener, processes, should_stop)
             pid = conn.recv()
             index = index_of_pid[pid]
             conn.send(list(sys.path))
@@ -166,7 +172,7 @@ class WorkerPool:
         for index in processes:
             worker = self.workers[index]
             assert worker is not None
-            if not worker.conn.poll(START_TIMEOUT_S):
+            if not _ready_within(worker, should_stop):
                 msg = f"worker for {worker.device} did not start within {START_TIMEOUT_S:.0f} s"
                 raise WorkerError(msg)
             try:
@@ -177,3 +183,16 @@ class WorkerPool:
             if isinstance(message, StartFailed):
                 raise unpack_exception(message.exception, message.traceback)
             assert isinstance(message, Ready), message
+
+
+def _ready_within(worker: WorkerProcess, should_stop: Callable[[], str | None]) -> bool:
+    """Whether ``worker`` sent its first message within ``START_TIMEOUT_S``; raises when the run is to stop."""
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not worker.conn.poll(START_POLL_S):
+        if (reason := should_stop()) is not None:
+            raise UDFRunCancelled(reason)
+        if time.monotonic() > deadline:
+            return False
+    return True

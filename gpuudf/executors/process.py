@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gpuudf.backends import parse_device
-from gpuudf.errors import WorkerError
+from gpuudf.errors import UDFRunCancelled, WorkerError
 from gpuudf.executors.executor import Task
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ AUTHKEY_ENV = "GPUUDF_WORKER_AUTHKEY"
 #: Seconds a worker may take to start, to answer a cancel, or to stop.
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+#: Seconds between two looks at whether a run that is starting its workers is to stop.
+START_POLL_S = 0.1
 #: Seconds to wait for a killed process to be reaped.
 KILL_WAIT_S = 5.0
 
@@ -102,16 +104,37 @@ def spawn_worker(address: str, authkey: bytes, device: str) -> subprocess.Popen[
     )
 
 
-def accept_worker(listener: Listener, processes: dict[int, subprocess.Popen[bytes]]) -> Connection:
-    """The next worker's connection; a :class:`WorkerError` if none connects within ``START_TIMEOUT_S``."""
+def accept_worker(
+    listener: Listener,
+    processes: dict[int, subprocess.Popen[bytes]],
+    should_stop: Callable[[], str | None] = lambda: None,
+) -> Connection:
+    """The next worker's connection.
+
+    Raises :class:`WorkerError` if none connects within ``START_TIMEOUT_S``,
+    and :class:`UDFRunCancelled` as soon as ``should_stop()`` gives a reason
+    (asked every ``START_POLL_S``).
+    """
+    import time  # noqa: PLC0415
+
     listener_socket = listener._listener._socket  # type: ignore[attr-defined]  # noqa: SLF001
-    listener_socket.settimeout(START_TIMEOUT_S)
-    try:
-        return listener.accept()
-    except OSError as exc:
-        codes = {p.pid: p.poll() for p in processes.values()}
-        msg = f"a worker process did not connect within {START_TIMEOUT_S:.0f} s (exit codes by pid: {codes})"
-        raise WorkerError(msg) from exc
+    listener_socket.settimeout(START_POLL_S)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            return listener.accept()
+        except TimeoutError:
+            if (reason := should_stop()) is not None:
+                raise UDFRunCancelled(reason) from None
+            if time.monotonic() < deadline:
+                continue
+            codes = {p.pid: p.poll() for p in processes.values()}
+            msg = f"a worker process did not connect within {START_TIMEOUT_S:.0f} s (exit codes by pid: {codes})"
+            raise WorkerError(msg) from None
+        except OSError as exc:
+            codes = {p.pid: p.poll() for p in processes.values()}
+            msg = f"a worker process could not connect (exit codes by pid: {codes}): {exc}"
+            raise WorkerError(msg) from exc
 
 
 def stop_worker(worker: WorkerProcess) -> None:
