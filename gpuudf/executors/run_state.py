@@ -39,7 +39,7 @@ pending
     in the order they are handed out.
 queued
     Per live worker, the tasks it holds, in the order it got them: the first
-    one is running.
+    one is running.  While the run ends, they are the answers it still owes.
 backends
     Per live worker, its array backend.
 reported
@@ -50,8 +50,6 @@ remaining
     Tasks without a delivered result.
 ending
     Why the run stops, once it does (:class:`Ending`); ``None`` while it runs.
-owed
-    While ending, per worker, the answers it still owes.
 lost
     Workers that died or were killed during the run: the pool replaces them.
 """
@@ -238,7 +236,6 @@ class RunState:
         self.pace: dict[int, tuple[float, int]] = {}
         self.remaining = len(tasks)
         self.ending: Ending | None = None
-        self.owed: dict[int, int] = {}
         self.lost: set[int] = set()
         self._accepts = [tuple(accepts) for accepts in tasks]
 
@@ -251,7 +248,7 @@ class RunState:
     @property
     def settled(self) -> bool:
         """The run ended and no worker owes an answer: the shell may report the ending."""
-        return self.ending is not None and not any(self.owed.values())
+        return self.ending is not None and not any(self.queued.values())
 
     @property
     def stuck(self) -> bool:
@@ -358,32 +355,27 @@ class RunState:
 
     def _release(self, worker: int, task: int) -> None:
         self.queued[worker].remove(task)
-        if self.ending is not None and self.owed.get(worker):
-            self.owed[worker] -= 1
 
     def _end(self, ending: Ending) -> list[Instruction]:
         if self.ending is not None:
             return []
         self.ending = ending
-        self.owed = {worker: len(held) for worker, held in self.queued.items() if held}
-        return [CancelWorker(worker) for worker in self.owed]
+        return [CancelWorker(worker) for worker in self.busy_workers()]
 
     def _lose(self, worker: int) -> list[Instruction]:
         if worker not in self.backends:
             return []
         held = self.queued.pop(worker)
         del self.backends[worker]
-        self.owed.pop(worker, None)
         self.lost.add(worker)
         for task in held:
             self.reported.pop(task, None)
         return self._end(Ending(task=held[0] if held else None, worker=worker, worker_lost=True))
 
     def _expire(self) -> list[Instruction]:
-        late = [worker for worker, owed in self.owed.items() if owed]
+        late = self.busy_workers()
         for worker in late:
             del self.backends[worker]
             self.queued.pop(worker)
             self.lost.add(worker)
-            del self.owed[worker]
         return [KillWorker(worker) for worker in late]
