@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import importlib.util
 import itertools
 import threading
@@ -233,17 +234,14 @@ class LocalExecutor(Executor):
         if not tasks:
             return
         assert self._waker is not None
-        from gpuudf.executors.local_run import CLOSED, RunShell  # noqa: PLC0415
+        from gpuudf.executors.local_run import RunShell, stop_reason  # noqa: PLC0415
 
-        def should_stop() -> str | None:  # while the workers start, before the shell waits on them
-            if steps.stop_reason is not None:
-                return steps.stop_reason
-            if self._closed:
-                return CLOSED
-            return "the run was cancelled" if cancel is not None and cancel.cancelled else None
+        def closed() -> bool:
+            return self._closed
 
         shell = RunShell(
-            self._started_pool(should_stop),
+            # while the workers start, before the shell waits on them, the same reasons stop the run
+            self._started_pool(functools.partial(stop_reason, steps, closed, cancel)),
             tasks,
             steps=steps,
             on_tile=on_tile,
@@ -252,7 +250,7 @@ class LocalExecutor(Executor):
             run_id=next(self._run_ids),
             grace_s=self.cancel_grace_s,
             output=self._output,
-            closed=lambda: self._closed,
+            closed=closed,
         )
         yield from shell.drive()
 

@@ -56,7 +56,7 @@ from gpuudf.executors.wake import Waker
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-__all__ = ["CLOSED", "LIVENESS_POLL_S", "TAKEN_OVER", "RunShell", "RunSteps"]
+__all__ = ["CANCELLED", "CLOSED", "LIVENESS_POLL_S", "TAKEN_OVER", "RunShell", "RunSteps", "stop_reason"]
 
 #: Seconds between liveness checks of the busy workers while the shell waits.
 LIVENESS_POLL_S = 0.5
@@ -64,6 +64,19 @@ LIVENESS_POLL_S = 0.5
 TAKEN_OVER = "another run on the same Context took its workers over"
 #: Why a run stops when its executor is closed.
 CLOSED = "the Context was closed while the run was going on"
+#: Why a run stops when its cancel handle was cancelled.
+CANCELLED = "the run was cancelled"
+
+
+def stop_reason(steps: RunSteps, closed: Callable[[], bool], cancel: CancelSignal | None) -> str | None:
+    """Why a run is to stop, if it is: a reason its iterator was given, its executor closed, or its cancellation."""
+    if steps.stop_reason is not None:
+        return steps.stop_reason
+    if closed():
+        return CLOSED
+    if cancel is not None and cancel.cancelled:
+        return CANCELLED
+    return None
 
 
 class RunSteps(Iterator[Any]):
@@ -174,13 +187,7 @@ class RunShell:
 
     def stop_reason(self) -> str | None:
         """Why the run is to stop, if it is."""
-        if self.steps.stop_reason is not None:
-            return self.steps.stop_reason
-        if self.closed():
-            return CLOSED
-        if self.cancel is not None and self.cancel.cancelled:
-            return "the run was cancelled"
-        return None
+        return stop_reason(self.steps, self.closed, self.cancel)
 
     def drive(self) -> Generator[Any, None, None]:
         """The run: dispatch, wait, handle, yield results, until it completes or ends."""
@@ -348,7 +355,7 @@ class RunShell:
         ending = self.state.ending
         assert ending is not None
         if ending.cancelled:
-            return UDFRunCancelled(self.stop_reason() or "the run was cancelled")
+            return UDFRunCancelled(self.stop_reason() or CANCELLED)
         device = self.pool.devices[ending.worker] if ending.worker is not None else "?"
         if ending.worker_lost:
             partition = self.tasks[ending.task].own if ending.task is not None else "no task"
