@@ -60,8 +60,8 @@ from gpuudf.executors.scheduling import default_cpu_workers, min_partitions
 
 if TYPE_CHECKING:
     # a run's machinery (its state, messages, shell and the worker pool) loads at the first run
-    from gpuudf.executors.local_run import RunSteps
     from gpuudf.executors.pool import WorkerPool
+    from gpuudf.executors.run_shell import RunSteps
     from gpuudf.executors.wake import Waker
 
 __all__ = ["CANCEL_GRACE_S", "LocalExecutor", "RemoteTraceback"]
@@ -170,7 +170,7 @@ class LocalExecutor(Executor):
         first, even in the middle of a step in another thread (its consumer
         gets :class:`~gpuudf.errors.UDFRunCancelled`).
         """
-        from gpuudf.executors.local_run import TAKEN_OVER, RunSteps  # noqa: PLC0415
+        from gpuudf.executors.run_shell import TAKEN_OVER, RunSteps  # noqa: PLC0415
         from gpuudf.executors.wake import Waker  # noqa: PLC0415
 
         with self._runs:
@@ -197,7 +197,7 @@ class LocalExecutor(Executor):
             self._closed = True
             active, self._active = self._active, None
             if active is not None:
-                from gpuudf.executors.local_run import CLOSED  # noqa: PLC0415
+                from gpuudf.executors.run_shell import CLOSED  # noqa: PLC0415
 
                 with contextlib.suppress(RuntimeError):  # it did not stop in time: its workers are stopped below
                     active.stop(CLOSED, self._stop_timeout_s)
@@ -234,12 +234,13 @@ class LocalExecutor(Executor):
         if not tasks:
             return
         assert self._waker is not None
-        from gpuudf.executors.local_run import RunShell, stop_reason  # noqa: PLC0415
+        from gpuudf.executors.local_run import LocalRunShell  # noqa: PLC0415
+        from gpuudf.executors.run_shell import stop_reason  # noqa: PLC0415
 
         def closed() -> bool:
             return self._closed
 
-        shell = RunShell(
+        shell = LocalRunShell(
             # while the workers start, before the shell waits on them, the same reasons stop the run
             self._started_pool(functools.partial(stop_reason, steps, closed, cancel)),
             tasks,

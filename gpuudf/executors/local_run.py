@@ -1,30 +1,19 @@
-"""One run on a local executor's workers: the IO shell around its :class:`~gpuudf.executors.run_state.RunState`.
+"""One run on a local executor's workers: pipes and processes under the shared run loop.
 
 Policy
 ------
 - The shell waits on the connections of the busy workers and on the
   executor's :class:`~gpuudf.executors.wake.Waker`, at most
-  :data:`LIVENESS_POLL_S` at a time (then it checks that busy workers still
-  run); everything a worker sent is read before the next wait.
-- Worker messages become events; instructions become sends, kills and the
-  results the caller's iterator yields.  Before a task's answer is handed on,
-  what its worker printed is forwarded.
-- A run stops for the first of: a reason its iterator was given (another
-  run takes over, the executor closes), its cancellation, an error, a
-  raising ``on_tile``, or the iterator closed by its consumer.  Stopping
-  waits up to ``grace_s`` for the busy workers' answers and kills those that
-  did not answer; anything raised while waiting (a second Ctrl-C) kills the
-  busy workers at once.
-- A run that was stopped, however far its iterator was consumed, raises
-  :class:`~gpuudf.errors.UDFRunCancelled` with the reason on the next step.
+  :data:`~gpuudf.executors.run_shell.LIVENESS_POLL_S` at a time (then it
+  checks that busy workers still run).
+- Worker messages become events; instructions become sends and kills.
+  Before a task's answer is handed on, what its worker printed is forwarded.
+- How a run stops is :mod:`gpuudf.executors.run_shell`'s.
 """
 
 from __future__ import annotations
 
-import inspect
-import threading
-import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from gpuudf.errors import UDFRunCancelled, WorkerError
@@ -33,22 +22,18 @@ from gpuudf.executors.messages import CancelRun, RunTask, StartRun, TaskDone, Ta
 from gpuudf.executors.output import WorkerOutput
 from gpuudf.executors.pool import WorkerPool
 from gpuudf.executors.process import loads_payload, pickle_shared, unpack_exception
+from gpuudf.executors.run_shell import CANCELLED, CLOSED, RunShell, RunSteps
 from gpuudf.executors.run_state import (
-    CancelRequested,
     CancelWorker,
-    CountFrames,
-    Deliver,
     Dispatch,
     Dropped,
     Event,
     Failed,
     Finished,
-    GraceExpired,
     Instruction,
     KillWorker,
     NotSent,
     Progressed,
-    RunState,
     WorkerLost,
 )
 from gpuudf.executors.wake import Waker
@@ -56,104 +41,24 @@ from gpuudf.executors.wake import Waker
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-__all__ = ["CANCELLED", "CLOSED", "LIVENESS_POLL_S", "TAKEN_OVER", "RunShell", "RunSteps", "stop_reason"]
-
-#: Seconds between liveness checks of the busy workers while the shell waits.
-LIVENESS_POLL_S = 0.5
-#: Why a run stops when another run on the same executor starts.
-TAKEN_OVER = "another run on the same Context took its workers over"
-#: Why a run stops when its executor is closed.
-CLOSED = "the Context was closed while the run was going on"
-#: Why a run stops when its cancel handle was cancelled.
-CANCELLED = "the run was cancelled"
+__all__ = ["LocalRunShell"]
 
 
-def stop_reason(steps: RunSteps, closed: Callable[[], bool], cancel: CancelSignal | None) -> str | None:
-    """Why a run is to stop, if it is: a reason its iterator was given, its executor closed, or its cancellation."""
-    if steps.stop_reason is not None:
-        return steps.stop_reason
-    if closed():
-        return CLOSED
-    if cancel is not None and cancel.cancelled:
-        return CANCELLED
-    return None
-
-
-class RunSteps(Iterator[Any]):
-    """A run's results as the caller iterates them; raises ``UDFRunCancelled`` once the run was stopped.
-
-    Steps, :meth:`close` and :meth:`stop` take turns: one called while a step
-    is in progress in another thread waits for that step (which a stop
-    wakes and ends), so no caller ever sees "generator already executing".
-    """
-
-    def __init__(self) -> None:
-        self.stop_reason: str | None = None
-        self._generator: Generator[Any, None, None] | None = None
-        self.wake: Callable[[], None] = lambda: None
-        self._turn = threading.RLock()
-
-    def start(self, generator: Generator[Any, None, None]) -> None:
-        """The generator that drives the run."""
-        self._generator = generator
-
-    def __next__(self) -> Any:
-        assert self._generator is not None
-        with self._turn:
-            if self.stop_reason is not None and inspect.getgeneratorstate(self._generator) == inspect.GEN_CLOSED:
-                raise UDFRunCancelled(self.stop_reason)
-            return next(self._generator)
-
-    def close(self) -> None:
-        """Stop the run now, without a reason to raise later (the consumer closed it)."""
-        assert self._generator is not None
-        with self._turn:
-            if inspect.getgeneratorstate(self._generator) != inspect.GEN_RUNNING:  # else: from its own callback
-                self._generator.close()
-
-    def stop(self, reason: str, timeout_s: float) -> None:
-        """End the run for ``reason``: at once if it is between steps, else by waking the thread that runs it."""
-        assert self._generator is not None
-        if inspect.getgeneratorstate(self._generator) == inspect.GEN_CLOSED:
-            return  # finished, or stopped already: nothing to stop, and its consumer saw its end
-        self.stop_reason = reason
-        self.wake()
-        if not self._turn.acquire(timeout=timeout_s):
-            msg = f"a UDF run in another thread did not stop within {timeout_s:.0f} s"
-            raise RuntimeError(msg)
-        try:
-            # running here means: called from the run's own thread (a callback), which stops at its next step
-            if inspect.getgeneratorstate(self._generator) != inspect.GEN_RUNNING:
-                self._generator.close()
-        finally:
-            self._turn.release()
-
-
-class RunShell:
+class LocalRunShell(RunShell):
     """One run's IO: worker messages to events, instructions to sends, kills and results.
 
     Parameters
     ----------
     pool
         The started workers.
-    tasks
-        The run's tasks (a list a parameter update may replace entries of).
-    steps
-        The iterator the caller consumes, which knows a reason to stop.
-    on_tile
-        Called with the frames done (negative: taken back).
-    cancel
-        The run's cancellation, subscribed to for the time of the run.
     waker
         Woken by ``cancel`` and by whoever stops the run.
     run_id
         The run's number among the executor's runs.
-    grace_s
-        Seconds a worker has to answer a cancellation.
     output
         Forwards what the workers print.
-    closed
-        Whether the executor was closed.
+    tasks, steps, on_tile, cancel, grace_s, closed
+        As for :class:`~gpuudf.executors.run_shell.RunShell`.
     """
 
     def __init__(
@@ -170,100 +75,49 @@ class RunShell:
         output: WorkerOutput,
         closed: Callable[[], bool],
     ) -> None:
+        workers = {i: w.array_backend for i, w in pool.live().items()}
+        super().__init__(workers, tasks, steps=steps, on_tile=on_tile, cancel=cancel, grace_s=grace_s, closed=closed)
         self.pool = pool
-        self.steps = steps
-        self.tasks = tasks
-        self.on_tile = on_tile
-        self.cancel = cancel
         self.waker = waker
         self.run_id = run_id
-        self.grace_s = grace_s
         self.output = output
-        self.closed = closed
         self.payloads: dict[int, tuple[Any, bytes]] = {}  # id(shared) -> (shared, its pickle), for this run
         self.answers: dict[int, TaskDone | TaskFailed] = {}
         self.exit_codes: dict[int, int | None] = {}
-        self.state = RunState({i: w.array_backend for i, w in pool.live().items()}, [tuple(t.backends) for t in tasks])
 
-    def stop_reason(self) -> str | None:
-        """Why the run is to stop, if it is."""
-        return stop_reason(self.steps, self.closed, self.cancel)
+    def prepare(self) -> None:
+        """A plan that does not pickle fails before any dispatch; a wake-up of an earlier run is not this run's."""
+        pickle_shared(self.tasks[0], self.payloads)
+        self.waker.drain()
 
-    def drive(self) -> Generator[Any, None, None]:
-        """The run: dispatch, wait, handle, yield results, until it completes or ends."""
-        pickle_shared(self.tasks[0], self.payloads)  # a plan that does not pickle fails before any dispatch
-        self.waker.drain()  # a wake-up left from an earlier run is not this run's cancellation
-        self.steps.wake = self.waker.wake
-        unsubscribe = self.cancel.subscribe(self.waker.wake) if self.cancel is not None else None
-        state = self.state
-        try:
-            while True:
-                self.carry_out(state.dispatch())
-                if state.complete:
-                    return
-                if state.settled:
-                    raise self.ending_error()
-                if state.ending is None:
-                    if self.stop_reason() is not None:
-                        self.carry_out(state.handle(CancelRequested()))
-                        continue
-                    if state.stuck:
-                        msg = "no worker can run the remaining tasks (their array backends are not offered)"
-                        raise WorkerError(msg)
-                    for event in self.events(LIVENESS_POLL_S):
-                        for instruction in state.handle(event):
-                            if isinstance(instruction, Deliver):
-                                answer = self.answers.pop(instruction.task)
-                                assert isinstance(answer, TaskDone)
-                                yield loads_payload(answer.result)
-                            else:
-                                self.carry_out([instruction])
-                else:
-                    self.wait_for_answers()
-        finally:
-            if unsubscribe is not None:
-                unsubscribe()
-            self.steps.wake = lambda: None
-            if state.ending is None and not state.complete:  # left early: an error, a closed iterator, Ctrl-C
-                self.carry_out(state.handle(CancelRequested()))
-            if not state.settled and state.ending is not None:
-                self.wait_for_answers()
-            self.output.end_run()
+    def wake(self) -> None:
+        """Write to the waker the shell waits on."""
+        self.waker.wake()
 
-    def wait_for_answers(self) -> None:
-        """Until the state is settled: answers to the cancellation, then kills after the grace period."""
-        deadline = time.monotonic() + self.grace_s
-        try:
-            while not self.state.settled:
-                left_s = deadline - time.monotonic()
-                if left_s <= 0:
-                    self.carry_out(self.state.handle(GraceExpired()))
-                    break
-                for event in self.events(min(left_s, LIVENESS_POLL_S)):
-                    self.carry_out(self.state.handle(event))
-        except BaseException:
-            # a second Ctrl-C, or the executor closed under us: nobody waits for the busy workers any more
-            for worker in self.state.busy_workers():
-                self.pool.kill(worker)
-                self.state.handle(WorkerLost(worker))
-            raise
+    def carry_out_one(self, instruction: Instruction) -> None:
+        """Send a task or a cancellation, or kill a worker."""
+        if isinstance(instruction, Dispatch):
+            self.send_task(instruction.worker, instruction.task)
+        elif isinstance(instruction, CancelWorker):
+            if not self.pool.send(instruction.worker, CancelRun(self.run_id)):
+                self.lose(instruction.worker)
+        else:
+            assert isinstance(instruction, KillWorker), instruction
+            self.record_exit(instruction.worker, self.pool.kill(instruction.worker))
 
-    def carry_out(self, instructions: Sequence[Instruction]) -> None:
-        """Do what the state says (results are yielded by :meth:`drive`)."""
-        for instruction in instructions:
-            if isinstance(instruction, Dispatch):
-                self.send_task(instruction.worker, instruction.task)
-            elif isinstance(instruction, CountFrames):
-                if self.on_tile is not None:
-                    self.on_tile(instruction.frames)
-            elif isinstance(instruction, CancelWorker):
-                if not self.pool.send(instruction.worker, CancelRun(self.run_id)):
-                    self.lose(instruction.worker)
-            elif isinstance(instruction, KillWorker):
-                self.record_exit(instruction.worker, self.pool.kill(instruction.worker))
-            else:  # pragma: no cover - Deliver is handled where results are yielded
-                msg = f"not an instruction to carry out here: {instruction!r}"
-                raise TypeError(msg)
+    def result(self, task: int) -> Any:
+        """The task's result, unpickled."""
+        answer = self.answers.pop(task)
+        assert isinstance(answer, TaskDone)
+        return loads_payload(answer.result)
+
+    def kill_now(self, worker: int) -> None:
+        """Kill the worker process."""
+        self.pool.kill(worker)
+
+    def finish(self) -> None:
+        """The run's output is all forwarded."""
+        self.output.end_run()
 
     def send_task(self, index: int, task_index: int) -> None:
         """Send a task, and the run's plan first if the worker lacks this one; a broken send loses the worker."""
