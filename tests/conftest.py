@@ -28,6 +28,7 @@ usable CUDA device; ``pytest -m gpu`` runs them on a machine with one.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,8 +39,13 @@ import pytest
 
 import gpuudf
 from gpuudf.datasets import DataSet
-from gpuudf.executors import Executor, InlineExecutor, LocalExecutor
+from gpuudf.executors import DaskExecutor, Executor, InlineExecutor, LocalExecutor
 from tests.udfs_for_tests import ExecutorCase, save_data_file
+
+#: Tests of the dask executor need dask.distributed (the ``dask`` extra, which ``.ci/run`` installs).
+NEEDS_DASK = pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None, reason="needs dask.distributed (pip install gpuudf[dask])"
+)
 
 #: Executors every behaviour test runs on; append to add one.
 EXECUTOR_PARAMS = [
@@ -96,6 +102,17 @@ EXECUTOR_PARAMS = [
         ),
         id="local-cuda",
         marks=pytest.mark.gpu,
+    ),
+    pytest.param(
+        ExecutorCase(
+            make=lambda: DaskExecutor.make_local(cpus=2, cudas=[]),
+            device_class="cpu",
+            device_id=None,
+            array_backend="numpy",
+            in_processes=True,
+        ),
+        id="dask-2cpu",
+        marks=NEEDS_DASK,
     ),
 ]
 

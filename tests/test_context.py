@@ -339,7 +339,7 @@ def _in_flight(ctx: gpuudf.Context) -> int:
     """Most partitions an executor may have handed out ahead of the consumer: queued on each worker."""
     from gpuudf.executors.scheduling import QUEUE_DEPTH
 
-    return len(getattr(ctx.executor, "devices", ())) * QUEUE_DEPTH
+    return len(getattr(ctx.executor, "devices", ())) * getattr(ctx.executor, "queue_depth", QUEUE_DEPTH)
 
 
 def test_parameters_updated_after_the_first_step_reach_the_partitions_that_start_later_and_the_host(

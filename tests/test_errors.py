@@ -100,9 +100,10 @@ def test_an_undeclared_buffer_from_get_results_raises_undeclared_buffer_error_th
 @pytest.mark.parametrize(
     ("spec", "kwargs", "message"),
     [
-        pytest.param("threads", {}, r"unknown executor 'threads'; available: 'inline', 'local'", id="threads"),
-        pytest.param("dask", {}, r"unknown executor 'dask'", id="dask"),
+        pytest.param("threads", {}, r"unknown executor 'threads'; available: 'inline', 'local', 'dask'", id="threads"),
+        pytest.param("dask-integration", {}, r"unknown executor 'dask-integration'", id="dask-integration"),
         pytest.param("local", {"cpus": -1}, r"make_with\('local'\): cpus=-1", id="negative-cpus"),
+        pytest.param("dask", {"cpus": -1}, r"make_with\('dask'\): cpus=-1", id="dask-negative-cpus"),
         pytest.param(
             "local", {"gpus": 1}, r"make_with\('local'\): .*unexpected keyword argument 'gpus'", id="libertem-keyword"
         ),

@@ -1,4 +1,4 @@
-"""``import gpuudf`` and CPU-only runs never load the GPU libraries, nor plotting ones without plots."""
+"""``import gpuudf`` and CPU-only runs never load the GPU libraries, nor dask, nor plotting ones without plots."""
 
 from __future__ import annotations
 
@@ -42,6 +42,22 @@ def test_a_cpu_run_and_the_simulated_device_load_no_gpu_library() -> None:
         """
     )
     assert not loaded & set(GPU_MODULES)
+
+
+DASK_MODULES = ("dask", "distributed", "tornado")
+
+
+def test_import_gpuudf_and_a_local_run_load_no_dask() -> None:
+    loaded = loaded_modules_after(
+        """
+        import numpy as np
+        import gpuudf
+        from gpuudf.udfs import SumUDF
+        with gpuudf.Context.make_with("local", cpus=1) as ctx:
+            ctx.run_udf(dataset=ctx.load("memory", data=np.ones((4, 4, 8, 8), dtype=np.float32)), udf=SumUDF())
+        """
+    )
+    assert not loaded & set(DASK_MODULES)
 
 
 PLOT_MODULES = ("matplotlib", "IPython", "PIL")
@@ -143,5 +159,5 @@ def test_a_context_loads_no_run_machinery_before_its_first_run() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     loaded = set(out.split())
-    run_machinery = {"run_state", "local_run", "messages", "pool", "wake", "worker"}
+    run_machinery = {"run_state", "run_shell", "local_run", "messages", "pool", "wake", "worker", "dask_run"}
     assert not {f"gpuudf.executors.{name}" for name in run_machinery} & loaded

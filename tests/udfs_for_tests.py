@@ -15,6 +15,7 @@ import fcntl
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from gpuudf import UDF, Context, UDFMeta
+from gpuudf.backends.simulated import SimulatedOutOfMemoryError
 from gpuudf.buffers import BufferDeclaration, BufferViews
 from gpuudf.datasets import DataSet
 from gpuudf.executors import Executor
@@ -717,3 +719,105 @@ def process_alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/status")
     return not (status.exists() and "zombie" in status.read_text())
+
+
+# ---------------------------------------------------------------- executors: UDFs that fail, block, run out of memory
+
+
+class DeviceClassUDF(UDF):
+    """Records, per frame, which kind of worker processed it."""
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"on_cuda": self.buffer(kind="nav", dtype="int8", where="host")}
+
+    def process_tile(self, tile: Any) -> None:
+        self.results.on_cuda[:] = 1 if self.meta.device_class == "cuda" else 0
+
+    def get_backends(self) -> tuple[str, ...]:
+        return self.params.backends  # type: ignore[no-any-return]
+
+    def __init__(self, backends: tuple[str, ...] = ("numpy", "cupy")) -> None:
+        super().__init__(backends=backends)
+
+
+class DieUDF(UDF):
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"x": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        os._exit(3)  # a worker that dies without a word
+
+
+class RaiseUDF(UDF):
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"x": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        msg = "raised in a worker"
+        raise ArithmeticError(msg)
+
+
+class DeviceOOMUDF(UDF):
+    """Runs out of (simulated) device memory on a CUDA worker, works on a CPU."""
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"total": self.buffer(kind="nav", dtype="float64")}
+
+    def process_tile(self, tile: Any) -> None:
+        if self.meta.device_class == "cuda":
+            msg = "simulated device memory exhausted"
+            raise SimulatedOutOfMemoryError(msg)
+        self.results.total[:] = self.xp.sum(tile, axis=(1, 2))
+
+    def get_backends(self) -> tuple[str, ...]:
+        return ("numpy", "cupy")
+
+
+class SlowFrameUDF(UDF):
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"x": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        time.sleep(0.002)
+        self.results.x[:] = 1
+
+    def get_tiling_preferences(self) -> dict[str, int]:
+        return {"depth": 4}
+
+
+class BlockingUDF(UDF):
+    """Touches ``marker``, then blocks inside ``process_frame`` far longer than any test waits."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(marker=marker)
+
+    def get_result_buffers(self) -> dict[str, Any]:
+        return {"x": self.buffer(kind="nav")}
+
+    def process_frame(self, frame: Any) -> None:
+        Path(self.params.marker).touch()
+        time.sleep(600)  # a stuck C call, as far as the executor can tell
+
+
+def wait_for(path: Path, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+def in_thread(call: Any) -> tuple[threading.Thread, list[BaseException | None]]:
+    """Start ``call()`` in a thread; the list gets what it raised (or ``None``)."""
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, outcome

@@ -56,6 +56,7 @@ __all__ = [
     "int_argument",
     "memory_maps_allowed",
     "numeric_dtype",
+    "require_readable",
 ]
 
 _MEMORY_MAPS = [False]
@@ -141,6 +142,18 @@ def consecutive_runs(positions: Positions) -> list[tuple[int, int]]:
     starts = np.concatenate([[0], breaks])
     stops = np.concatenate([breaks, [flat.size]])
     return [(int(flat[a]), int(flat[b - 1]) + 1) for a, b in zip(starts, stops, strict=True)]
+
+
+def require_readable(path: Path) -> None:
+    """Raise :class:`DataSetError` if this process cannot read ``path``.
+
+    Worker processes open a dataset's file by its path: on a cluster, the
+    path must name the file on every worker's machine.
+    """
+    if not os.access(path, os.R_OK):
+        reason = "there is no such file" if not path.exists() else "it is not readable"
+        msg = f"{path}: {reason} in this worker process; a dataset's file must be readable where the workers run"
+        raise DataSetError(msg)
 
 
 def _close(fd: int) -> None:
@@ -400,6 +413,11 @@ class BinaryFileDataSet(DataSet):
     def release(self) -> None:
         """Close the file until the next read."""
         self._binary.release()
+
+    def enter_worker_process(self) -> None:
+        """Set the worker up (:meth:`DataSet.enter_worker_process`) and check that it can read the file."""
+        super().enter_worker_process()
+        require_readable(self.path)
 
     def check_unchanged(self) -> None:
         """Raise :class:`DataSetError` if the file is now too short for its frames."""

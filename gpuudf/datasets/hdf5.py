@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from gpuudf.datasets.dataset import DataSet, Partition, resolve_shape, split_evenly
-from gpuudf.datasets.files import BinaryFrames, checked_path, consecutive_runs, numeric_dtype
+from gpuudf.datasets.files import BinaryFrames, checked_path, consecutive_runs, numeric_dtype, require_readable
 from gpuudf.datasets.hdf5_chunks import ChunkedFrames
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions
@@ -332,6 +332,11 @@ class H5DataSet(DataSet):
             Partition(p.index, p.start * unit, min(p.stop * unit, self.shape.nav_size))
             for p in split_evenly(units, len(partitions))
         ]
+
+    def enter_worker_process(self) -> None:
+        """Set the worker up (:meth:`DataSet.enter_worker_process`) and check that it can read the file."""
+        super().enter_worker_process()
+        require_readable(self.path)
 
     def check_unchanged(self) -> None:
         """Raise :class:`DataSetError` if the file is now shorter than at load."""

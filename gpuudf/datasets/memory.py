@@ -16,6 +16,7 @@ import numpy as np
 
 from gpuudf.datasets.dataset import DataSet, axes_of, resolve_shape, tile_depth_of
 from gpuudf.datasets.shared import SharedFrames
+from gpuudf.datasets.transport import ScatteredFrames, current_frame_transport
 from gpuudf.errors import DataSetError
 from gpuudf.shape import Positions
 
@@ -122,14 +123,18 @@ class MemoryDataSet(DataSet):
             frames = frames.view()
             frames.flags.writeable = False
         self._frames = frames
-        self._shared: SharedFrames | None = None
+        self._shared: SharedFrames | ScatteredFrames | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # worker processes get the frames through shared memory, copied once
-        if self._shared is None:
-            self._shared = SharedFrames.copy_of(self._frames)
         state = self.__dict__.copy()
         del state["_frames"]
+        transport = current_frame_transport()
+        if transport is not None:  # workers that may be elsewhere: the executor sends the frames, once
+            state["_shared"] = transport.publish(self, self._frames)
+            return state
+        # worker processes on this machine get the frames through shared memory, copied once
+        if self._shared is None:
+            self._shared = state["_shared"] = SharedFrames.copy_of(self._frames)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -137,6 +142,8 @@ class MemoryDataSet(DataSet):
         shared = self._shared
         assert shared is not None
         self._frames = shared.array()
+        if isinstance(shared, ScatteredFrames):
+            self._shared = None  # a copy on the worker: it never sends its frames on
 
     def host_frames(self) -> np.ndarray[Any, Any] | None:
         """The read-only ``(frames, *sig)`` view of the data; ``None`` where frames are shifted or delayed."""

@@ -46,7 +46,6 @@ import contextlib
 import functools
 import importlib.util
 import itertools
-import threading
 import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -56,7 +55,8 @@ from gpuudf.errors import BackendUnavailableError
 from gpuudf.executors.executor import CancelSignal, Executor, Task, TileCallback
 from gpuudf.executors.output import WorkerOutput
 from gpuudf.executors.process import STOP_TIMEOUT_S, RemoteTraceback, array_backend_of
-from gpuudf.executors.scheduling import default_cpu_workers, min_partitions
+from gpuudf.executors.run_turns import RunTurns
+from gpuudf.executors.scheduling import QUEUE_DEPTH, default_cpu_workers, min_partitions
 
 if TYPE_CHECKING:
     # a run's machinery (its state, messages, shell and the worker pool) loads at the first run
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from gpuudf.executors.run_shell import RunSteps
     from gpuudf.executors.wake import Waker
 
-__all__ = ["CANCEL_GRACE_S", "LocalExecutor", "RemoteTraceback"]
+__all__ = ["CANCEL_GRACE_S", "LocalExecutor", "RemoteTraceback", "check_workers_asked", "devices_for"]
 
 #: Seconds a worker has to answer a cancellation before it is killed (``LocalExecutor(cancel_grace_s=...)``).
 CANCEL_GRACE_S = 10.0
@@ -89,24 +89,16 @@ class LocalExecutor(Executor):
         next tile) before it is killed and replaced.
     """
 
+    #: Tasks each worker holds at once: its running task and one queued behind it.
+    queue_depth = QUEUE_DEPTH
+
     def __init__(
         self,
         cpus: int | None = None,
         cudas: Sequence[int | str] | None = None,
         cancel_grace_s: float = CANCEL_GRACE_S,
     ) -> None:
-        if cpus is not None and cpus < 0:
-            msg = f"cpus={cpus}: give a number of CPU workers, 0 or more"
-            raise ValueError(msg)
-        if cudas is not None:
-            for device in cudas:
-                name = f"cuda:{device}" if isinstance(device, int) else device
-                if parse_device(name)[0] == "cpu":
-                    msg = f"cudas={list(cudas)} names the CPU; give CPU workers with cpus="
-                    raise ValueError(msg)
-            if cpus == 0 and not cudas:
-                msg = "LocalExecutor needs at least one worker, got cpus=0 and cudas=[]"
-                raise ValueError(msg)
+        check_workers_asked(cpus, cudas, type(self).__name__)
         if not cancel_grace_s >= 0:
             msg = f"cancel_grace_s={cancel_grace_s}: give the seconds a worker has to stop, 0 or more"
             raise ValueError(msg)
@@ -116,9 +108,7 @@ class LocalExecutor(Executor):
         self._devices: list[str] | None = None
         self._pool: WorkerPool | None = None
         self._run_ids = itertools.count()
-        self._closed = False
-        self._active: RunSteps | None = None
-        self._runs = threading.Lock()  # starting a run, and closing, stop the one before: one at a time
+        self._runs = RunTurns(type(self).__name__, lambda: self._stop_timeout_s)
         self._waker: Waker | None = None
         self._output = WorkerOutput()  # what the workers print, in the main process's streams
         _LIVE_EXECUTORS.add(self)
@@ -128,27 +118,7 @@ class LocalExecutor(Executor):
         """One device name per worker, ``"cpu"`` first; devices are detected on first use."""
         if self._devices is None:
             # detected here, not in __init__: NVML takes time, and Context() should not
-            cupy_installed = importlib.util.find_spec("cupy") is not None  # found, not imported
-            inventory = detect()
-            if self._cudas_asked is None:
-                # GPUs without CuPy are not usable: a CPU-only run is what the user gets
-                gpus = inventory.gpus if cupy_installed else ()
-                cuda_devices = [f"cuda:{gpu.index}" for gpu in gpus]
-            else:
-                cuda_devices = [f"cuda:{c}" if isinstance(c, int) else c for c in self._cudas_asked]
-                if not cupy_installed and any(parse_device(d)[0] == "cuda" for d in cuda_devices):
-                    msg = (
-                        f"cudas={self._cudas_asked}: CuPy is not installed "
-                        "(install gpuudf[cuda12] or gpuudf[cuda13]), so no CUDA worker can start"
-                    )
-                    raise BackendUnavailableError(msg)
-            cpus = self._cpus_asked
-            if cpus is None:
-                cpus = default_cpu_workers(inventory.cpu_cores, len(cuda_devices))
-            if cpus == 0 and not cuda_devices:
-                msg = "LocalExecutor found no GPU, and cpus=0 leaves it without workers"
-                raise ValueError(msg)
-            self._devices = ["cpu"] * cpus + cuda_devices
+            self._devices = devices_for(self._cpus_asked, self._cudas_asked, type(self).__name__)
         return self._devices
 
     # -- the Executor interface --------------------------------------------------
@@ -170,21 +140,14 @@ class LocalExecutor(Executor):
         first, even in the middle of a step in another thread (its consumer
         gets :class:`~gpuudf.errors.UDFRunCancelled`).
         """
-        from gpuudf.executors.run_shell import TAKEN_OVER, RunSteps  # noqa: PLC0415
-        from gpuudf.executors.wake import Waker  # noqa: PLC0415
 
-        with self._runs:
-            if self._closed:
-                msg = "this LocalExecutor was closed"
-                raise RuntimeError(msg)
+        def make_waker() -> None:
             if self._waker is None:
+                from gpuudf.executors.wake import Waker  # noqa: PLC0415
+
                 self._waker = Waker()
-            if self._active is not None:
-                self._active.stop(TAKEN_OVER, self._stop_timeout_s)  # RuntimeError: it stays the active run
-            steps = RunSteps()
-            steps.start(self._drive(steps, tasks, on_tile, cancel))
-            self._active = steps
-        return steps
+
+        return self._runs.start(functools.partial(self._drive, tasks=tasks, on_tile=on_tile, cancel=cancel), make_waker)
 
     @property
     def _stop_timeout_s(self) -> float:
@@ -193,14 +156,7 @@ class LocalExecutor(Executor):
 
     def close(self) -> None:
         """Stop the run in progress (its iterator raises ``UDFRunCancelled``), then every worker process."""
-        with self._runs:
-            self._closed = True
-            active, self._active = self._active, None
-            if active is not None:
-                from gpuudf.executors.run_shell import CLOSED  # noqa: PLC0415
-
-                with contextlib.suppress(RuntimeError):  # it did not stop in time: its workers are stopped below
-                    active.stop(CLOSED, self._stop_timeout_s)
+        self._runs.close()
         if self._pool is not None:
             self._pool.close()
         self._output.close()
@@ -229,7 +185,7 @@ class LocalExecutor(Executor):
         return self._pool
 
     def _drive(
-        self, steps: RunSteps, tasks: Sequence[Task], on_tile: TileCallback | None, cancel: CancelSignal | None
+        self, steps: RunSteps, *, tasks: Sequence[Task], on_tile: TileCallback | None, cancel: CancelSignal | None
     ) -> Generator[Any, None, None]:
         if not tasks:
             return
@@ -238,7 +194,7 @@ class LocalExecutor(Executor):
         from gpuudf.executors.run_shell import stop_reason  # noqa: PLC0415
 
         def closed() -> bool:
-            return self._closed
+            return self._runs.closed
 
         shell = LocalRunShell(
             # while the workers start, before the shell waits on them, the same reasons stop the run
@@ -254,6 +210,57 @@ class LocalExecutor(Executor):
             closed=closed,
         )
         yield from shell.drive()
+
+
+def check_workers_asked(cpus: int | None, cudas: Sequence[int | str] | None, executor: str) -> None:
+    """Refuse worker counts and devices no executor can start (``ValueError``, naming ``executor``)."""
+    if cpus is not None and cpus < 0:
+        msg = f"cpus={cpus}: give a number of CPU workers, 0 or more"
+        raise ValueError(msg)
+    if cudas is not None:
+        for device in cudas:
+            name = f"cuda:{device}" if isinstance(device, int) else device
+            if parse_device(name)[0] == "cpu":
+                msg = f"cudas={list(cudas)} names the CPU; give CPU workers with cpus="
+                raise ValueError(msg)
+        if cpus == 0 and not cudas:
+            msg = f"{executor} needs at least one worker, got cpus=0 and cudas=[]"
+            raise ValueError(msg)
+
+
+def devices_for(cpus: int | None, cudas: Sequence[int | str] | None, executor: str) -> list[str]:
+    """One device name per worker, ``"cpu"`` first, for the workers asked (``None``: the machine's).
+
+    By default every GPU :func:`gpuudf.detect` finds gets a worker (when CuPy
+    is installed), and every core left a CPU worker.
+
+    Raises
+    ------
+    BackendUnavailableError
+        For CUDA devices asked for without CuPy installed.
+    ValueError
+        When that leaves no worker.
+    """
+    cupy_installed = importlib.util.find_spec("cupy") is not None  # found, not imported
+    inventory = detect()
+    if cudas is None:
+        # GPUs without CuPy are not usable: a CPU-only run is what the user gets
+        gpus = inventory.gpus if cupy_installed else ()
+        cuda_devices = [f"cuda:{gpu.index}" for gpu in gpus]
+    else:
+        cuda_devices = [f"cuda:{c}" if isinstance(c, int) else c for c in cudas]
+        if not cupy_installed and any(parse_device(d)[0] == "cuda" for d in cuda_devices):
+            msg = (
+                f"cudas={list(cudas)}: CuPy is not installed "
+                "(install gpuudf[cuda12] or gpuudf[cuda13]), so no CUDA worker can start"
+            )
+            raise BackendUnavailableError(msg)
+    if cpus is None:
+        cpus = default_cpu_workers(inventory.cpu_cores, len(cuda_devices))
+    if cpus == 0 and not cuda_devices:
+        msg = f"{executor} found no GPU, and cpus=0 leaves it without workers"
+        raise ValueError(msg)
+    return ["cpu"] * cpus + cuda_devices
 
 
 @atexit.register

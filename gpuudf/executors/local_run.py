@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from gpuudf.errors import UDFRunCancelled, WorkerError
+from gpuudf.errors import UDFRunCancelled
 from gpuudf.executors.executor import CancelSignal, Task, TileCallback
 from gpuudf.executors.messages import CancelRun, RunTask, StartRun, TaskDone, TaskDropped, TaskFailed, TileProgress
 from gpuudf.executors.output import WorkerOutput
 from gpuudf.executors.pool import WorkerPool
-from gpuudf.executors.process import loads_payload, pickle_shared, unpack_exception
-from gpuudf.executors.run_shell import CANCELLED, CLOSED, RunShell, RunSteps
+from gpuudf.executors.process import loads_payload, pickle_shared
+from gpuudf.executors.run_shell import CLOSED, RunShell, RunSteps
 from gpuudf.executors.run_state import (
     CancelWorker,
     Dispatch,
@@ -82,7 +82,6 @@ class LocalRunShell(RunShell):
         self.run_id = run_id
         self.output = output
         self.payloads: dict[int, tuple[Any, bytes]] = {}  # id(shared) -> (shared, its pickle), for this run
-        self.answers: dict[int, TaskDone | TaskFailed] = {}
         self.exit_codes: dict[int, int | None] = {}
 
     def prepare(self) -> None:
@@ -204,25 +203,10 @@ class LocalRunShell(RunShell):
             except (EOFError, OSError):
                 return
 
-    def ending_error(self) -> BaseException:
-        """The exception that reports how the settled run ended."""
-        ending = self.state.ending
-        assert ending is not None
-        if ending.cancelled:
-            return UDFRunCancelled(self.stop_reason() or CANCELLED)
-        device = self.pool.devices[ending.worker] if ending.worker is not None else "?"
-        if ending.worker_lost:
-            partition = self.tasks[ending.task].own if ending.task is not None else "no task"
-            code = self.exit_codes.get(ending.worker) if ending.worker is not None else None
-            msg = f"the worker process on {device} died (exit code {code}) while processing {partition}"
-            cause = self.tasks[ending.task].failure_cause() if ending.task is not None else None
-            if cause is not None:
-                cause.__cause__ = WorkerError(msg)
-                return cause
-            return WorkerError(msg)
-        assert ending.task is not None
-        if ending.unasked_drop:
-            return WorkerError(f"worker {device} cancelled partition task {ending.task}")
-        answer = self.answers.pop(ending.task)
-        assert isinstance(answer, TaskFailed)
-        return unpack_exception(answer.exception, answer.traceback)
+    def describe_worker(self, worker: int) -> str:
+        """``worker process on DEVICE``."""
+        return f"worker process on {self.pool.devices[worker]}"
+
+    def death_note(self, worker: int) -> str:
+        """Its exit code."""
+        return f"exit code {self.exit_codes.get(worker)}"

@@ -30,6 +30,8 @@ from typing import Any
 
 from gpuudf.errors import UDFRunCancelled, WorkerError
 from gpuudf.executors.executor import CancelSignal, Task, TileCallback
+from gpuudf.executors.messages import TaskDone, TaskFailed
+from gpuudf.executors.process import unpack_exception
 from gpuudf.executors.run_state import (
     CancelRequested,
     CountFrames,
@@ -40,6 +42,7 @@ from gpuudf.executors.run_state import (
     RunState,
     WorkerLost,
 )
+from gpuudf.executors.scheduling import QUEUE_DEPTH
 
 __all__ = ["CANCELLED", "CLOSED", "LIVENESS_POLL_S", "TAKEN_OVER", "RunShell", "RunSteps", "stop_reason"]
 
@@ -133,6 +136,8 @@ class RunShell(ABC):
         Seconds a worker has to answer a cancellation.
     closed
         Whether the executor was closed.
+    queue_depth
+        Most tasks a worker holds at once.
     """
 
     def __init__(
@@ -145,6 +150,7 @@ class RunShell(ABC):
         cancel: CancelSignal | None,
         grace_s: float,
         closed: Callable[[], bool],
+        queue_depth: int = QUEUE_DEPTH,
     ) -> None:
         self.steps = steps
         self.tasks = tasks
@@ -152,7 +158,9 @@ class RunShell(ABC):
         self.cancel = cancel
         self.grace_s = grace_s
         self.closed = closed
-        self.state = RunState(workers, [tuple(t.backends) for t in tasks])
+        self.state = RunState(workers, [tuple(t.backends) for t in tasks], queue_depth)
+        #: Answers the state was told of, by task, until the result is yielded or the failure raised.
+        self.answers: dict[int, TaskDone | TaskFailed] = {}
 
     # -- what an executor's shell says ---------------------------------------------------
     @abstractmethod
@@ -180,8 +188,12 @@ class RunShell(ABC):
         """Kill ``worker`` without waiting for it (a second Ctrl-C)."""
 
     @abstractmethod
-    def ending_error(self) -> BaseException:
-        """The exception that reports how the settled run ended."""
+    def describe_worker(self, worker: int) -> str:
+        """The worker, for messages (``"worker process on cpu"``)."""
+
+    @abstractmethod
+    def death_note(self, worker: int) -> str:
+        """What is known of how ``worker`` died (``"exit code -9"``)."""
 
     def finish(self) -> None:
         """After the run, however it ended."""
@@ -246,6 +258,29 @@ class RunShell(ABC):
                 self.kill_now(worker)
                 self.state.handle(WorkerLost(worker))
             raise
+
+    def ending_error(self) -> BaseException:
+        """The exception that reports how the settled run ended."""
+        ending = self.state.ending
+        assert ending is not None
+        if ending.cancelled:
+            return UDFRunCancelled(self.stop_reason() or CANCELLED)
+        worker = "a worker" if ending.worker is None else f"the {self.describe_worker(ending.worker)}"
+        if ending.worker_lost:
+            partition = self.tasks[ending.task].own if ending.task is not None else "no task"
+            note = "" if ending.worker is None else f" ({self.death_note(ending.worker)})"
+            error = WorkerError(f"{worker} died{note} while processing {partition}")
+            cause = self.tasks[ending.task].failure_cause() if ending.task is not None else None
+            if cause is not None:
+                cause.__cause__ = error
+                return cause
+            return error
+        assert ending.task is not None
+        if ending.unasked_drop:
+            return WorkerError(f"{worker} dropped partition task {ending.task} though nobody cancelled it")
+        answer = self.answers.pop(ending.task)
+        assert isinstance(answer, TaskFailed)
+        return unpack_exception(answer.exception, answer.traceback)
 
     def carry_out(self, instructions: Sequence[Instruction]) -> None:
         """Do what the state says (results are yielded by :meth:`drive`)."""

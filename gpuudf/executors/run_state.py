@@ -10,7 +10,8 @@ processes.
 Policy
 ------
 - **Dispatch** follows :mod:`gpuudf.executors.scheduling` (pull-based,
-  routed by array backend, ``QUEUE_DEPTH`` tasks per worker, no slow tail
+  routed by array backend, ``queue_depth`` tasks per worker (by default
+  ``QUEUE_DEPTH``), no slow tail
   once the workers' pace in this run is known).
 - **Results** are delivered in completion order, each once.
 - **Out of device memory:** a task that ran out of memory on a device
@@ -226,9 +227,15 @@ class RunState:
         Per worker index, its array backend (``"numpy"``, ``"cupy"``).
     tasks
         Per task, in order, the array backends it accepts.
+    queue_depth
+        Most tasks a worker holds at once (the one it runs, and those
+        queued behind it so that it never waits for the next).
     """
 
-    def __init__(self, workers: Mapping[int, str], tasks: Sequence[tuple[str, ...]]) -> None:
+    def __init__(
+        self, workers: Mapping[int, str], tasks: Sequence[tuple[str, ...]], queue_depth: int = QUEUE_DEPTH
+    ) -> None:
+        self.queue_depth = queue_depth
         self.backends = dict(workers)
         self.pending = collections.deque(PendingTask(index, tuple(accepts)) for index, accepts in enumerate(tasks))
         self.queued: dict[int, collections.deque[int]] = {worker: collections.deque() for worker in self.backends}
@@ -279,7 +286,7 @@ class RunState:
             progress = False
             for worker, backend in self.backends.items():
                 held = self.queued[worker]
-                if len(held) >= QUEUE_DEPTH or not self.pending:
+                if len(held) >= self.queue_depth or not self.pending:
                     continue
                 position = pick_task(backend, list(self.pending))
                 if position is None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpuudf.errors import ExecutorSpecException
+from gpuudf.executors.dask_executor import DaskExecutor
 from gpuudf.executors.executor import Executor
 from gpuudf.executors.inline import InlineExecutor
 from gpuudf.executors.local import LocalExecutor
@@ -33,6 +34,7 @@ def _unknown_spec(spec: object, names: tuple[str, ...]) -> ExecutorSpecException
 EXECUTOR_SPECS: Registry[ExecutorFactory] = Registry("executor", _unknown_spec)
 EXECUTOR_SPECS.register("inline", InlineExecutor)  # keyword device, default "cpu"
 EXECUTOR_SPECS.register("local", LocalExecutor)  # keywords cpus and cudas
+EXECUTOR_SPECS.register("dask", DaskExecutor.make_with_spec)  # cpus, cudas (or gpus), dashboard_address
 
 
 def make_executor(spec: str, **kwargs: Any) -> Executor:
