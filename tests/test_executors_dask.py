@@ -13,6 +13,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -187,6 +188,22 @@ def test_each_worker_keeps_its_copy_of_a_memory_dataset_between_runs(hybrid: gpu
     key = executor.transport.key_of(ds)
     assert key is not None
     assert len(executor.client.who_has()[key]) == 2
+
+
+def test_the_frames_a_worker_holds_start_on_a_page_boundary(hybrid: gpuudf.Context, data: np.ndarray) -> None:
+    ds = hybrid.load("memory", data=data, num_partitions=8)
+    hybrid.run_udf(dataset=ds, udf=SumUDF())
+    executor = hybrid.executor
+    assert isinstance(executor, DaskExecutor)
+    key = executor.transport.key_of(ds)
+
+    def offsets(dask_worker: Any) -> int | None:
+        array = dask_worker.data.get(key)
+        return None if array is None else array.ctypes.data % 4096
+
+    held = {address: offset for address, offset in executor.client.run(offsets).items() if offset is not None}
+    assert held
+    assert set(held.values()) == {0}  # dask's own copy sits where it landed in the buffer it received
 
 
 def test_a_file_a_worker_cannot_read_is_a_dataset_error_naming_the_worker(
